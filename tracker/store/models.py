@@ -1,0 +1,70 @@
+"""Table models. ``table=True`` models skip validation: the core validates before anything gets here."""
+from __future__ import annotations
+
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = ["Entry", "MerkleNode", "KeyEvent", "Party", "PartyKey", "CheckpointRow", "Meta", "metadata"]
+
+
+class Entry(SQLModel, table=True):
+    """One accepted envelope. ``leaf_data`` is exactly the bytes the leaf hash covers."""
+
+    __tablename__ = "entries"
+    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_id: str = Field(sa_column=Column(String(71), nullable=False, unique=True))
+    type: str = Field(sa_column=Column(String(16), nullable=False))
+    actor: str = Field(sa_column=Column(String(63), nullable=False))
+    time: str = Field(sa_column=Column(String(40), nullable=False))
+    leaf_data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ingested_at: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+class MerkleNode(SQLModel, table=True):
+    """Every perfect subtree hash, addressed (level, index): what O(log n) proofs read."""
+
+    __tablename__ = "merkle_nodes"
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class KeyEvent(SQLModel, table=True):
+    """Index from an item or container key to the leaves that name it: lookups read a path, not the log."""
+
+    __tablename__ = "key_events"
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class Party(SQLModel, table=True):
+    """Current registry state, derived from `party` statements (the ledger holds the history)."""
+
+    __tablename__ = "parties"
+    id: str = Field(sa_column=Column(String(63), primary_key=True))
+    record: str = Field(sa_column=Column(Text, nullable=False))
+    leaf_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class PartyKey(SQLModel, table=True):
+    __tablename__ = "party_keys"
+    keyid: str = Field(sa_column=Column(String(16), primary_key=True))
+    party_id: str = Field(sa_column=Column(String(63), nullable=False, index=True))
+
+
+class CheckpointRow(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+metadata = SQLModel.metadata

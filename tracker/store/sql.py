@@ -1,0 +1,259 @@
+"""SQL storage on SQLAlchemy Core (SQLite embedded, PostgreSQL at scale).
+
+Appends are serialised: SQLite write transactions start with BEGIN IMMEDIATE (one writer at a time,
+across processes); PostgreSQL write transactions take a transaction-scoped advisory lock first.
+Either way the next leaf index is read *after* the lock, so two writers never share an index.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from sqlalchemy import create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..errors import TrackerError
+from ..merkle import NodeId
+from .base import StoredCheckpoint, StoredEntry
+from .models import CheckpointRow, Entry, KeyEvent, MerkleNode, Meta, Party, PartyKey, metadata
+
+__all__ = ["SqlStore", "migrate", "StorageError"]
+
+_ADVISORY_LOCK = 0x57415942  # "WAYB"
+E = Entry.__table__
+N = MerkleNode.__table__
+K = KeyEvent.__table__
+P = Party.__table__
+PK = PartyKey.__table__
+C = CheckpointRow.__table__
+M = Meta.__table__
+
+
+class StorageError(TrackerError):
+    code = "storage_unavailable"
+    http_status = 503
+
+
+def _entry(row) -> StoredEntry:
+    return StoredEntry(leaf_index=row.leaf_index, event_id=row.event_id, type=row.type, actor=row.actor,
+                       time=row.time, leaf_data=bytes(row.leaf_data))
+
+
+def _checkpoint(row) -> StoredCheckpoint:
+    return StoredCheckpoint(size=row.size, root_hash=bytes(row.root_hash), note=row.note, created_at=row.created_at)
+
+
+class SqlTxn:
+    """Read and write operations inside one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # reads
+    def tree_size(self) -> int:
+        top = self.conn.execute(select(func.max(E.c.leaf_index))).scalar()
+        return 0 if top is None else top + 1
+
+    def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[NodeId, bytes] = {}
+        for i in range(0, len(ids), 400):
+            chunk = ids[i:i + 400]
+            rows = self.conn.execute(select(N.c.level, N.c.idx, N.c.hash).where(
+                tuple_(N.c.level, N.c.idx).in_(chunk)))
+            out.update({(r.level, r.idx): bytes(r.hash) for r in rows})
+        return out
+
+    def entry_by_event_id(self, event_id: str) -> StoredEntry | None:
+        row = self.conn.execute(select(E).where(E.c.event_id == event_id)).first()
+        return _entry(row) if row else None
+
+    def entries_by_event_ids(self, event_ids: Iterable[str]) -> dict[str, StoredEntry]:
+        ids = list(set(event_ids))
+        out: dict[str, StoredEntry] = {}
+        for i in range(0, len(ids), 500):
+            for row in self.conn.execute(select(E).where(E.c.event_id.in_(ids[i:i + 500]))):
+                out[row.event_id] = _entry(row)
+        return out
+
+    def entries_at(self, leaf_indexes: Iterable[int]) -> dict[int, StoredEntry]:
+        idx = list(set(leaf_indexes))
+        out: dict[int, StoredEntry] = {}
+        for i in range(0, len(idx), 500):
+            for row in self.conn.execute(select(E).where(E.c.leaf_index.in_(idx[i:i + 500]))):
+                out[row.leaf_index] = _entry(row)
+        return out
+
+    def iter_entries(self, start: int = 0, batch: int = 2000) -> Iterator[StoredEntry]:
+        # Keyset pagination: constant memory, and no long-lived cursor across a write lock.
+        # Rows come back in leaf order; a missing or reordered index shows up as a gap to the caller.
+        last = start - 1
+        while True:
+            rows = self.conn.execute(select(E).where(E.c.leaf_index > last).order_by(E.c.leaf_index)
+                                     .limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _entry(row)
+            last = rows[-1].leaf_index
+
+    def leaves_for_keys(self, keys: Iterable[str]) -> dict[str, list[int]]:
+        keys = list(set(keys))
+        out: dict[str, list[int]] = {k: [] for k in keys}
+        if keys:
+            rows = self.conn.execute(select(K.c.key, K.c.leaf_index).where(K.c.key.in_(keys))
+                                     .order_by(K.c.leaf_index))
+            for r in rows:
+                out[r.key].append(r.leaf_index)
+        return out
+
+    def keys_exist(self, keys: Iterable[str]) -> set[str]:
+        keys = list(set(keys))
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            found.update(self.conn.execute(select(K.c.key).where(K.c.key.in_(keys[i:i + 500])).distinct()).scalars())
+        return found
+
+    def party_record(self, party_id: str) -> str | None:
+        return self.conn.execute(select(P.c.record).where(P.c.id == party_id)).scalar()
+
+    def party_records(self) -> dict[str, str]:
+        return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).order_by(P.c.id))}
+
+    def party_for_keyid(self, keyid: str) -> str | None:
+        return self.conn.execute(select(PK.c.party_id).where(PK.c.keyid == keyid)).scalar()
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self.conn.execute(select(C).order_by(C.c.size.desc()).limit(1)).first()
+        return _checkpoint(row) if row else None
+
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        for row in self.conn.execute(select(C).order_by(C.c.size)).all():
+            yield _checkpoint(row)
+
+    def meta(self) -> Mapping[str, str]:
+        return {r.name: r.value for r in self.conn.execute(select(M))}
+
+    # writes
+    def add_entries(self, rows: Sequence[StoredEntry], *, ingested_at: str) -> None:
+        if rows:
+            self.conn.execute(insert(E), [
+                {"leaf_index": r.leaf_index, "event_id": r.event_id, "type": r.type, "actor": r.actor,
+                 "time": r.time, "leaf_data": r.leaf_data, "ingested_at": ingested_at} for r in rows])
+
+    def add_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
+        if rows:
+            self.conn.execute(insert(N), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in rows])
+
+    def add_key_events(self, rows: Sequence[tuple[str, int]]) -> None:
+        if rows:
+            self.conn.execute(insert(K), [{"key": k, "leaf_index": i} for k, i in rows])
+
+    def put_party(self, party_id: str, record_json: str, leaf_index: int, keyids: Sequence[str]) -> None:
+        done = self.conn.execute(update(P).where(P.c.id == party_id)
+                                 .values(record=record_json, leaf_index=leaf_index)).rowcount
+        if not done:
+            self.conn.execute(insert(P).values(id=party_id, record=record_json, leaf_index=leaf_index))
+        known = set(self.conn.execute(select(PK.c.keyid).where(PK.c.party_id == party_id)).scalars())
+        new = [k for k in keyids if k not in known]
+        if new:
+            self.conn.execute(insert(PK), [{"keyid": k, "party_id": party_id} for k in new])
+
+    def add_checkpoint(self, cp: StoredCheckpoint) -> None:
+        self.conn.execute(insert(C).values(size=cp.size, root_hash=cp.root_hash, note=cp.note,
+                                           created_at=cp.created_at))
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            if not self.conn.execute(update(M).where(M.c.name == name).values(value=value)).rowcount:
+                self.conn.execute(insert(M).values(name=name, value=value))
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives power loss too
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # pragma: no cover - driver hook
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqlStore:
+    """The ledger's storage. ``write()`` is the single serialised append path."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        try:
+            if self.is_sqlite:
+                self._reader = _sqlite_engine(url, immediate=False)
+                self._writer = _sqlite_engine(url, immediate=True)
+            else:
+                self._reader = self._writer = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StorageError(f"cannot open database {self.safe_url}: {exc}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:
+            return "<database>"
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTxn]:
+        try:
+            with self._reader.connect() as conn, conn.begin():
+                yield SqlTxn(conn)
+        except OperationalError as exc:
+            raise StorageError(f"database {self.safe_url} is unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[SqlTxn]:
+        try:
+            with self._writer.connect() as conn, conn.begin():
+                if not self.is_sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
+                yield SqlTxn(conn)
+        except OperationalError as exc:
+            raise StorageError(f"database {self.safe_url} is unavailable: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self._reader.dispose()
+        if self._writer is not self._reader:
+            self._writer.dispose()
+
+
+def migrate(store: SqlStore) -> None:
+    """Bring the schema to the latest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    try:
+        with store._writer.connect() as conn, conn.begin():
+            if not store.is_sqlite:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise StorageError(f"database {store.safe_url} is unavailable: {exc.orig}") from exc
