@@ -59,7 +59,7 @@ class NoteVerifier:
 
 
 def parse_vkey(vkey: str) -> NoteVerifier:
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
         raise VerificationError("a verifier key is name+keyhash+base64key")
     name, hexhash, b64 = parts
