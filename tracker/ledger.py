@@ -172,6 +172,15 @@ class Ledger:
         """Admit several envelopes in order in one transaction; each gets a result or its own error.
         Later envelopes may build on earlier ones (commission then ship). Nothing is half-written:
         a crash before commit stores none of them, after commit all admitted ones."""
+        return self._append(envelopes, now=now, admit=True)
+
+    def import_envelopes(self, envelopes: Sequence[Any], *, now: datetime) -> list[AppendResult | TrackerError]:
+        """An operator's import of statements recorded elsewhere: stored as evidence after shape checks only
+        (no signature, role or reference checks). Lookups and ``audit`` still judge every signature, so a
+        forged import is flagged, never trusted. Not reachable from the HTTP API."""
+        return self._append(envelopes, now=now, admit=False)
+
+    def _append(self, envelopes: Sequence[Any], *, now: datetime, admit: bool) -> list[AppendResult | TrackerError]:
         if self.signing_key is None:
             raise InvalidInput("this ledger handle is read-only (no ledger signing key)", code="read_only")
         if len(envelopes) > MAX_BATCH:
@@ -202,7 +211,12 @@ class Ledger:
                     results.append(AppendResult(event_id=eid, leaf_index=adm.new_events[eid][0], created=False))
                     continue
                 try:
-                    self._admit(adm, env, st, now=now)
+                    if admit:
+                        self._admit(adm, env, st, now=now)
+                    elif st.type == "party":
+                        raise Rejected("party statements cannot be imported: the registry changes only "
+                                       "through admitted, admin-signed statements", code="unauthorized_signer",
+                                       field="type")
                 except TrackerError as exc:
                     results.append(exc)
                     continue

@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""Ledger throughput benchmark: ingest (append_batch / append) and full-ledger `verify` (Ledger.audit),
+each printed beside the raw Ed25519 verification rate of pynacl measured in the same run.
+
+Targets (issue): verify >= 60 % of raw verify/s; batch ingest >= 40 % of raw verify/s (on SQLite).
+A benchmark, not a test: it prints PASS/MISS and always exits 0 unless something crashes.
+
+    python bench/ledger_bench.py --quick
+    python bench/ledger_bench.py                                   # 100k entries, SQLite in a temp dir
+    python bench/ledger_bench.py --quick --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import nacl
+import nacl.signing
+
+from tracker.dsse import pae, PAYLOAD_TYPE
+from tracker.identifiers import gs1_check_digit
+from tracker.keys import KeyPair, keypair_from_seed
+from tracker.ledger import Ledger
+from tracker.signing import new_statement, party_statement, sign_statement
+from tracker.statements import format_time, statement_bytes
+from tracker.store import open_store
+
+VERIFY_TARGET = 0.60
+INGEST_TARGET = 0.40
+
+T_CREATE = datetime(2026, 2, 28, 8, 0, 0, tzinfo=timezone.utc)   # ledger genesis
+T_PARTIES = T_CREATE + timedelta(days=1)                          # manufacturers registered
+T0 = datetime(2026, 3, 2, 8, 0, 0, tzinfo=timezone.utc)           # first commission
+STEP = timedelta(milliseconds=50)                                 # one commission every 50 ms of "plant time"
+ORIGIN = "waybill.bench/ledger"
+
+# (party id, display name, country, GS1 company prefix, site, products)
+MANUFACTURERS = [
+    ("acme-pharma", "Acme Pharma GmbH", "DE", "4012345", "Acme Pharma GmbH, Werk Nord, Ludwigshafen",
+     ["Amoxicillin 500 mg capsules, 20 pcs", "Ibuprofen 400 mg film-coated tablets, 50 pcs"]),
+    ("kowloon-precision", "Kowloon Precision Instruments Ltd", "HK", "4891234",
+     "Kowloon Precision Instruments, Kwun Tong Assembly Hall 3",
+     ["Digital torque wrench 1/2in 40-200 Nm", "Vernier caliper 0-150 mm stainless"]),
+    ("lyon-cosmetiques", "Lyon Cosmetiques SA", "FR", "3601234", "Lyon Cosmetiques, Usine de Vaise, Lyon",
+     ["Eau de parfum 50 ml spray", "Hydrating face cream SPF30 75 ml"]),
+    ("osaka-electronics", "Osaka Electronics KK", "JP", "4901234", "Osaka Electronics, Sakai Plant Line 7",
+     ["Lithium-ion battery pack 3.7 V 5000 mAh", "USB-C power adapter 65 W GaN"]),
+]
+
+
+def fixed_key(name: str) -> KeyPair:
+    return keypair_from_seed(hashlib.sha256(b"waybill-bench-key:" + name.encode()).digest())
+
+
+def gtin14(prefix: str, item_ref: int) -> str:
+    body = "0" + prefix + f"{item_ref:0{12 - len(prefix)}d}"
+    return body + str(gs1_check_digit(body))
+
+
+def gln13(prefix: str, loc_ref: int) -> str:
+    body = prefix + f"{loc_ref:0{12 - len(prefix)}d}"
+    return body + str(gs1_check_digit(body))
+
+
+# --- output helpers -----------------------------------------------------------------------------------
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """One updating line on stderr (\\r on a terminal, a line per ~10 % otherwise)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self._next = 0.0
+
+    def __call__(self, n: int, total: int | None = None) -> None:
+        self.done += n
+        if total:
+            self.total = total
+        frac = self.done / self.total if self.total else 1.0
+        if not self.tty and frac < self._next and self.done < self.total:
+            return
+        self._next = (int(frac * 10) + 1) / 10
+        rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
+        line = f"  {self.label}: {self.done:>9,}/{self.total:,} ({frac:6.1%})  {rate:10,.0f}/s"
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+        else:
+            err(line)
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+@contextmanager
+def maybe_profile(enabled: bool, name: str, out_dir: Path, top: int) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{name}.prof"
+        prof.dump_stats(path)
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf).strip_dirs()
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+        err(f"\n--- cProfile: {name} (written to {path}) ---\n{buf.getvalue()}")
+
+
+# --- raw pynacl rate ---------------------------------------------------------------------------------
+
+def raw_pairs(n: int, keys: list[KeyPair]) -> list[tuple[nacl.signing.VerifyKey, bytes, bytes]]:
+    """n (verify key, PAE message, signature) triples; messages are PAEs of ~400-byte statements."""
+    rng = random.Random(7)
+    vks = [nacl.signing.VerifyKey(k.public_key) for k in keys]
+    out = []
+    for i in range(n):
+        m = i % len(keys)
+        pid, _, country, prefix, site, products = MANUFACTURERS[m % len(MANUFACTURERS)]
+        gtin = gtin14(prefix, 1 + i % len(products))
+        items = [f"01/{gtin}/21/R{i:09d}{j}" for j in range(rng.choice((1, 1, 2, 3)))]
+        doc = {"v": 1, "type": "commission", "actor": pid, "time": format_time(T0 + i * STEP),
+               "location": {"name": site, "country": country, "gln": gln13(prefix, 1)},
+               "items": items, "product": {"gtin": gtin, "name": products[i % len(products)],
+                                           "lot": f"L{i // 5000:04d}", "expiry": "2028-03-31"}}
+        msg = pae(PAYLOAD_TYPE, statement_bytes(doc))
+        out.append((vks[m], msg, keys[m].sign(msg)))
+    return out
+
+
+def raw_verify_rate(pairs: list[tuple[nacl.signing.VerifyKey, bytes, bytes]], rounds: int = 3) -> float:
+    """Median over ``rounds`` passes of single-threaded VerifyKey.verify(message, signature)."""
+    rates = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for vk, msg, sig in pairs:
+            vk.verify(msg, sig)
+        rates.append(len(pairs) / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+# --- workload ----------------------------------------------------------------------------------------
+
+class Network:
+    def __init__(self, n_manufacturers: int) -> None:
+        self.ledger_key = fixed_key("ledger")
+        self.admin_key = fixed_key("admin")
+        self.mfrs = MANUFACTURERS[:n_manufacturers]
+        self.keys = {m[0]: fixed_key(m[0]) for m in self.mfrs}
+
+    def party_envelopes(self) -> list[dict[str, Any]]:
+        out = []
+        for i, (pid, name, country, prefix, site, _) in enumerate(self.mfrs):
+            doc = party_statement(
+                admin="admin", time=T_PARTIES + timedelta(minutes=i), location={"name": "Waybill HQ", "country": "HK"},
+                party_id=pid, name=name, country=country, roles=["manufacturer"],
+                keys=[{"public_key": self.keys[pid].public_key_b64, "not_before": format_time(T_PARTIES)}],
+                gs1_prefixes=[prefix])
+            out.append(sign_statement(doc, self.admin_key).to_json())
+        return out
+
+    def commissions(self, start: int, count: int, *, serial_tag: str) -> Iterator[dict[str, Any]]:
+        """``count`` signed commission envelopes (wire-form dicts): 1-3 items each, one manufacturer
+        per 50 consecutive statements (a production run), lots of 5000."""
+        rng = random.Random(start * 7919 + 1)
+        for i in range(start, start + count):
+            pid, _, country, prefix, site, products = self.mfrs[(i // 50) % len(self.mfrs)]
+            p = (i // 1000) % len(products)
+            gtin = gtin14(prefix, 1 + p)
+            n_items = rng.choices((1, 2, 3), weights=(60, 25, 15))[0]
+            doc = new_statement("commission", actor=pid, time=T0 + i * STEP,
+                                location={"name": site, "country": country, "gln": gln13(prefix, 1)},
+                                items=[f"01/{gtin}/21/{serial_tag}{i:010d}{j}" for j in range(n_items)],
+                                product={"gtin": gtin, "name": products[p], "lot": f"L{i // 5000:05d}",
+                                         "expiry": "2028-03-31"})
+            yield sign_statement(doc, self.keys[pid]).to_json()
+
+
+def to_form(env: dict[str, Any], form: str) -> Any:
+    if form == "json":
+        return json.dumps(env).encode()
+    if form == "object":
+        from tracker.dsse import parse_envelope
+        return parse_envelope(env)
+    return env
+
+
+# --- database ----------------------------------------------------------------------------------------
+
+@contextmanager
+def database(db: str | None) -> Iterator[tuple[str, str]]:
+    """Yield (url, label). SQLite default: a fresh file in a temp dir. PostgreSQL: a fresh schema,
+    dropped afterwards."""
+    if not db or db == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="waybill-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'ledger.db'}", "sqlite (temp file, WAL, synchronous=FULL)"
+        return
+    if db.startswith("sqlite"):
+        yield db, "sqlite"
+        return
+    if db.startswith("postgres"):
+        import sqlalchemy as sa
+
+        schema = "bench_" + uuid.uuid4().hex[:12]
+        engine = sa.create_engine(db)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in db else "?"
+        try:
+            yield f"{db}{sep}options=-csearch_path%3D{schema}", f"postgresql (schema {schema})"
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            engine.dispose()
+        return
+    raise SystemExit(f"--db: expected a sqlite:/// or postgresql URL, got {db!r}")
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entries", type=int, default=100_000, help="commission envelopes to ingest (default 100000)")
+    ap.add_argument("--batch", type=int, default=1000, help="envelopes per Ledger.append_batch call (max 1000)")
+    ap.add_argument("--single", type=int, default=2000, help="single Ledger.append calls to time (default 2000)")
+    ap.add_argument("--db", default=None,
+                    help="sqlite:///path or postgresql+psycopg://user@host:port/db (default: SQLite in a temp dir)")
+    ap.add_argument("--quick", action="store_true", help="10k entries, 500 single appends")
+    ap.add_argument("--raw", type=int, default=20_000, help="signatures in the raw pynacl measurement")
+    ap.add_argument("--manufacturers", type=int, default=4, choices=range(1, len(MANUFACTURERS) + 1))
+    ap.add_argument("--form", choices=("dict", "json", "object"), default="dict",
+                    help="what append_batch receives: parsed JSON dicts (as an HTTP handler has them, default), "
+                         "raw JSON bytes, or tracker.dsse.Envelope objects")
+    ap.add_argument("--profile", action="store_true",
+                    help="run ingest and audit under cProfile (rates are then NOT representative); "
+                         "writes bench/out/{ingest,audit,single}.prof and prints the top functions to stderr")
+    ap.add_argument("--profile-top", type=int, default=30)
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.entries, args.single = 10_000, min(args.single, 500)
+    if not 1 <= args.batch <= 1000:
+        ap.error("--batch must be 1..1000 (Ledger.MAX_BATCH)")
+    out_dir = Path(__file__).resolve().parent / "out"
+
+    err(f"waybill ledger bench: {args.entries:,} entries, batch {args.batch}, {args.single:,} single appends; "
+        f"python {platform.python_version()}, pynacl {nacl.__version__}, {platform.machine()} x{os.cpu_count()}")
+
+    # 1. raw pynacl rate, before anything else.
+    net = Network(args.manufacturers)
+    pairs = raw_pairs(args.raw, list(net.keys.values()))
+    raw_rate = raw_verify_rate(pairs)
+    avg_msg = sum(len(m) for _, m, _ in pairs) / len(pairs)
+    err(f"  raw pynacl VerifyKey.verify: {raw_rate:,.0f}/s over {len(pairs):,} PAEs (avg {avg_msg:.0f} B)")
+    del pairs
+
+    # 2. pre-sign everything before any timing.
+    t = time.perf_counter()
+    parties = net.party_envelopes()
+    bulk = list(net.commissions(0, args.entries, serial_tag="B"))
+    singles = list(net.commissions(args.entries, args.single, serial_tag="S"))
+    avg_payload = sum(len(e["payload"]) * 3 / 4 for e in bulk) / max(len(bulk), 1)  # base64 -> bytes
+    bulk = [to_form(e, args.form) for e in bulk]
+    singles = [to_form(e, args.form) for e in singles]
+    err(f"  pre-signed {len(bulk) + len(singles):,} commission envelopes in {time.perf_counter() - t:.1f}s "
+        f"(avg statement ~{avg_payload:.0f} B)")
+    now = T0 + (args.entries + args.single) * STEP + timedelta(minutes=1)
+    gc.collect()
+    gc.freeze()  # the pre-signed workload is not what a server holds: keep it out of GC passes
+
+    with database(args.db) as (url, db_label):
+        store = open_store(url)
+        try:
+            with store.read() as txn:
+                if txn.tree_size():
+                    raise SystemExit(f"{url}: the database already holds a ledger; give an empty one")
+            ledger = Ledger.create(store, origin=ORIGIN, ledger_key=net.ledger_key, admin_key=net.admin_key,
+                                   now=T_CREATE)
+            for r in ledger.append_batch(parties, now=T_PARTIES + timedelta(hours=1)):
+                if isinstance(r, Exception):
+                    raise r
+
+            # 3. batch ingest.
+            prog = Progress("ingest", len(bulk))
+            lat: list[float] = []
+            errors: list[Exception] = []
+            with maybe_profile(args.profile, "ingest", out_dir, args.profile_top):
+                t_ing = time.perf_counter()
+                for i in range(0, len(bulk), args.batch):
+                    chunk = bulk[i:i + args.batch]
+                    t = time.perf_counter()
+                    res = ledger.append_batch(chunk, now=now)
+                    lat.append(time.perf_counter() - t)
+                    errors.extend(r for r in res if isinstance(r, Exception) or not r.created)
+                    prog(len(chunk))
+                t_ing = time.perf_counter() - t_ing
+            prog.close()
+            if errors:
+                err(f"  WARNING: {len(errors)} envelopes were not created; first: {errors[0]!r}")
+            ingest_rate = (len(bulk) - len(errors)) / t_ing
+
+            # 4. full-ledger verify.
+            size = ledger.size()
+            prog = Progress("verify", size)
+            with maybe_profile(args.profile, "audit", out_dir, args.profile_top):
+                t_aud = time.perf_counter()
+                report = ledger.audit(progress=prog)
+                t_aud = time.perf_counter() - t_aud
+            prog.close()
+            verify_rate = report.entries / t_aud
+
+            # 5. single appends (after the audit, so the audited ledger has only batch checkpoints).
+            prog = Progress("single", len(singles))
+            with maybe_profile(args.profile, "single", out_dir, args.profile_top):
+                t_one = time.perf_counter()
+                for env in singles:
+                    ledger.append(env, now=now)
+                    prog(1)
+                t_one = time.perf_counter() - t_one
+            prog.close()
+            single_rate = len(singles) / t_one if singles else 0.0
+        finally:
+            store.close()
+
+    # drift check: the machine may be busier now than at the start.
+    raw_after = raw_verify_rate(raw_pairs(min(args.raw, 5000), list(net.keys.values())), rounds=1)
+    gc.unfreeze()
+
+    def verdict(ratio: float, target: float) -> str:
+        return ("PASS" if ratio >= target else "MISS") + f" (target >= {target:.0%})"
+
+    p50 = statistics.median(lat) * 1e3
+    p95 = sorted(lat)[max(0, int(len(lat) * 0.95) - 1)] * 1e3
+    rows = [
+        ("raw Ed25519 verify (pynacl, 1 thread)", f"{raw_rate:,.0f}/s", "100.0%", ""),
+        (f"ingest: append_batch x{args.batch}", f"{ingest_rate:,.0f}/s", f"{ingest_rate / raw_rate:.1%}",
+         verdict(ingest_rate / raw_rate, INGEST_TARGET)),
+        ("verify: Ledger.audit() whole ledger", f"{verify_rate:,.0f}/s", f"{verify_rate / raw_rate:.1%}",
+         verdict(verify_rate / raw_rate, VERIFY_TARGET)),
+        ("single: Ledger.append", f"{single_rate:,.0f}/s", f"{single_rate / raw_rate:.1%}", "(no target)"),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print(f"\nWaybill ledger bench -- {db_label}; {report.entries:,} entries "
+          f"({args.entries:,} commissions + genesis + {len(parties)} parties), envelopes as {args.form}"
+          + ("; UNDER cProfile" if args.profile else ""))
+    print(f"{'measure':<{w}}  {'rate':>12}  {'vs raw':>7}  result")
+    print("-" * (w + 45))
+    for name, rate, ratio, res in rows:
+        print(f"{name:<{w}}  {rate:>12}  {ratio:>7}  {res}")
+    print("-" * (w + 45))
+    print(f"ingest {t_ing:.2f}s (batch latency p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(lat) * 1e3:.1f} ms); "
+          f"verify {t_aud:.2f}s ({report.checkpoints} checkpoints); single {t_one:.2f}s; "
+          f"raw verify re-measured at the end: {raw_after:,.0f}/s")
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "db": db_label, "entries": report.entries, "batch": args.batch, "form": args.form,
+            "profiled": args.profile, "raw_verify_per_s": raw_rate, "raw_verify_end_per_s": raw_after,
+            "ingest_per_s": ingest_rate, "ingest_ratio": ingest_rate / raw_rate,
+            "ingest_pass": ingest_rate / raw_rate >= INGEST_TARGET,
+            "verify_per_s": verify_rate, "verify_ratio": verify_rate / raw_rate,
+            "verify_pass": verify_rate / raw_rate >= VERIFY_TARGET,
+            "single_per_s": single_rate, "single_count": len(singles),
+            "batch_latency_ms": {"p50": p50, "p95": p95, "max": max(lat) * 1e3},
+        }, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

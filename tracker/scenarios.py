@@ -1,0 +1,215 @@
+"""Declarative supply-chain scenarios (``fixtures/scenarios/*.toml``) and the network builder that plays them
+into a ledger. Tests load them to check verdicts; the demo reuses them to seed counterfeit cases.
+
+A scenario names parties and a list of steps; each step is a statement (``type``, ``actor``, fields) or an
+admin action (``revoke``). ``ref`` names a step's event so later steps can point at it (``ship = "@s1"``,
+``prev = {"$ITEM" = "@c1"}``). ``$N`` in keys is replaced by an instance suffix, ``$ITEM`` by the item
+under test. Without ``prev`` a step links to each key's current head, as an honest device would.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .dsse import Envelope
+from .errors import InvalidInput, TrackerError
+from .identifiers import gs1_check_digit
+from .keys import KeyPair, keypair_from_seed
+from .ledger import AppendResult, Ledger
+from .provenance import head
+from .signing import new_statement, party_statement, sign_statement
+from .statements import format_time
+
+__all__ = ["make_sscc", "Network", "Scenario", "load_scenario", "load_scenarios", "party_key", "SCENARIO_DIR"]
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
+
+
+def party_key(party_id: str, n: int = 0, *, seed: str = "waybill-demo") -> KeyPair:
+    """Deterministic per-party keys, so a scenario or demo built twice signs the same bytes."""
+    return keypair_from_seed(hashlib.sha256(f"{seed}:{party_id}:{n}".encode()).digest())
+
+
+def make_sscc(label: str, *, prefix: str = "0950600") -> str:
+    """A valid SSCC derived from ``label``: extension digit 0, our company prefix, a serial, check digit."""
+    serial = str(int(hashlib.sha256(label.encode()).hexdigest(), 16))[: 16 - len(prefix)]
+    body = "0" + prefix + serial.zfill(16 - len(prefix))
+    return body + str(gs1_check_digit(body))
+
+
+class Network:
+    """A ledger plus the parties (and their device keys) acting on it, with a simulated clock."""
+
+    def __init__(self, ledger: Ledger, *, admin_key: KeyPair, start: datetime, seed: str = "waybill-demo") -> None:
+        self.ledger = ledger
+        self.admin_key = admin_key
+        self.clock = start
+        self.seed = seed
+        self.keys: dict[str, list[KeyPair]] = {}
+        self.parties: dict[str, dict[str, Any]] = {}
+        self.refs: dict[str, str] = {}
+
+    def tick(self, hours: float = 1.0) -> datetime:
+        self.clock += timedelta(hours=hours)
+        return self.clock
+
+    def _now(self, at: datetime) -> datetime:
+        return max(at, self.clock) + timedelta(minutes=1)
+
+    def add_party(self, pid: str, *, name: str, country: str, roles: Sequence[str],
+                  gs1_prefixes: Sequence[str] = (), devices: int = 1) -> KeyPair:
+        """Register a party (idempotent for the same definition); returns its first device key."""
+        if pid in self.parties:
+            return self.keys[pid][0]
+        try:
+            existing = self.ledger.party(pid)
+        except TrackerError:
+            existing = None
+        keys = [party_key(pid, n, seed=self.seed) for n in range(devices)]
+        self.keys[pid] = keys
+        self.parties[pid] = {"name": name, "country": country, "roles": list(roles),
+                             "gs1_prefixes": list(gs1_prefixes)}
+        if existing is not None:
+            self.parties[pid]["key_records"] = [{"public_key": k.public_key_b64, "not_before": format_time(k.not_before),
+                                                 **({"revoked_at": format_time(k.revoked_at)} if k.revoked_at else {})}
+                                                for k in existing.keys]
+            return keys[0]
+        at = self.clock
+        records = [{"public_key": k.public_key_b64, "not_before": format_time(at - timedelta(days=365))} for k in keys]
+        self.parties[pid]["key_records"] = records
+        self._party(pid, at)
+        return keys[0]
+
+    def _party(self, pid: str, at: datetime) -> AppendResult:
+        p = self.parties[pid]
+        doc = party_statement(admin="admin", time=at, location={"name": "Registry", "country": "ZZ"}, party_id=pid,
+                              name=p["name"], country=p["country"], roles=p["roles"], keys=p["key_records"],
+                              gs1_prefixes=p["gs1_prefixes"])
+        return self.ledger.append(sign_statement(doc, self.admin_key), now=self._now(at))
+
+    def revoke(self, pid: str, *, revoked_at: datetime, device: int = 0) -> AppendResult:
+        self.parties[pid]["key_records"][device]["revoked_at"] = format_time(revoked_at)
+        return self._party(pid, self.clock)
+
+    def location(self, pid: str) -> dict[str, str]:
+        p = self.parties[pid]
+        return {"name": p["name"], "country": p["country"]}
+
+    def statement(self, stype: str, actor: str, *, at: datetime | None = None, prev: Mapping[str, str] | None = None,
+                  location: Mapping[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+        at = at or self.tick()
+        if stype != "commission" and prev is None:
+            touched = list(fields.get("items", ())) + ([fields["container"]] if fields.get("container") else [])
+            prev = {k: h for k in touched if (h := head(self.ledger, k)) is not None}
+        return new_statement(stype, actor=actor, time=at, location=location or self.location(actor),
+                             prev=prev if stype != "commission" else None, **fields)
+
+    def sign(self, doc: Mapping[str, Any], actor: str, *, device: int = 0, key: KeyPair | None = None) -> Envelope:
+        return sign_statement(doc, key or self.keys[actor][device])
+
+    def record(self, stype: str, actor: str, *, at: datetime | None = None, device: int = 0,
+               key: KeyPair | None = None, ref: str | None = None, **fields: Any) -> AppendResult:
+        doc = self.statement(stype, actor, at=at, **fields)
+        env = self.sign(doc, actor, device=device, key=key)
+        result = self.ledger.append(env, now=self._now(datetime.fromisoformat(doc["time"].replace("Z", "+00:00"))))
+        if ref:
+            self.refs[ref] = result.event_id
+        return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    name: str
+    description: str
+    item: str
+    verdict: str
+    codes: tuple[str, ...]
+    parties: tuple[Mapping[str, Any], ...]
+    steps: tuple[Mapping[str, Any], ...]
+    kind: str = "counterfeit"
+    path: Path | None = None
+
+    def item_key(self, n: str = "") -> str:
+        return self.item.replace("$N", n)
+
+    def play(self, net: Network, *, n: str = "") -> str:
+        """Play the scenario into ``net``'s ledger with instance suffix ``n``; returns the item key."""
+        item = self.item_key(n)
+        for p in self.parties:
+            net.add_party(p["id"], name=p["name"], country=p["country"], roles=p["roles"],
+                          gs1_prefixes=p.get("gs1_prefixes", ()), devices=p.get("devices", 1))
+        local: dict[str, str] = {}
+
+        def sub(value: Any) -> Any:
+            if isinstance(value, str):
+                value = re.sub(r"\$SSCC(\d)", lambda m: "00/" + make_sscc(f"{self.name}:{n}:{m.group(1)}"), value)
+                value = value.replace("$ITEM", item).replace("$N", n)
+                if value.startswith("@"):
+                    if value[1:] not in local:
+                        raise InvalidInput(f"scenario {self.name}: unknown ref {value}")
+                    return local[value[1:]]
+                return value
+            if isinstance(value, list):
+                return [sub(v) for v in value]
+            if isinstance(value, dict):
+                return {sub(k): sub(v) for k, v in value.items()}
+            return value
+
+        for raw in self.steps:
+            step = dict(raw)
+            hours = step.pop("hours", 1.0)
+            ref = step.pop("ref", None)
+            stype = step.pop("type")
+            if stype == "revoke":
+                net.tick(hours)
+                net.revoke(step["party"], revoked_at=net.clock - timedelta(hours=float(step.get("hours_ago", 0))),
+                           device=step.get("device", 0))
+                continue
+            actor = step.pop("actor")
+            forge = step.pop("forge", None)
+            device = step.pop("device", 0)
+            fields = {k: sub(v) for k, v in step.items()}
+            if "from" in fields:
+                fields["from_"] = fields.pop("from")
+            doc = net.statement(stype, actor, at=net.tick(hours), **fields)
+            env = net.sign(doc, actor, device=device)
+            now = net._now(net.clock)
+            if forge == "bad_signature":
+                sig = env.signatures[0]
+                bad = bytes([sig.sig[0] ^ 1]) + sig.sig[1:]
+                env = Envelope(payload_type=env.payload_type, payload=env.payload,
+                               signatures=(type(sig)(keyid=sig.keyid, sig=bad),))
+                result = net.ledger.import_envelopes([env], now=now)[0]
+            elif forge == "import":
+                result = net.ledger.import_envelopes([env], now=now)[0]
+            elif forge:
+                raise InvalidInput(f"scenario {self.name}: unknown forge {forge!r}")
+            else:
+                result = net.ledger.append(env, now=now)
+            if isinstance(result, TrackerError):
+                raise result
+            if ref:
+                local[ref] = result.event_id
+        return item
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+        expect = doc.get("expect", {})
+        return Scenario(name=doc.get("name", Path(path).stem), description=doc.get("description", ""),
+                        item=doc["item"], verdict=expect["verdict"], codes=tuple(expect.get("codes", ())),
+                        parties=tuple(doc.get("parties", ())), steps=tuple(doc.get("steps", ())),
+                        kind=doc.get("kind", "counterfeit"), path=Path(path))
+    except (KeyError, TypeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"scenario file {path} is malformed: {exc}") from exc
+
+
+def load_scenarios(directory: Path | None = None) -> list[Scenario]:
+    directory = directory or SCENARIO_DIR
+    return [load_scenario(p) for p in sorted(Path(directory).glob("*.toml"))]
