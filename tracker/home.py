@@ -30,7 +30,8 @@ class InitResult:
 def read_passphrase(passphrase_file: str | os.PathLike[str] | None = None) -> str | None:
     """From a file (first line) or WAYBILL_KEY_PASSPHRASE; never from the command line, where ps would show it."""
     if passphrase_file:
-        return Path(passphrase_file).read_text().splitlines()[0] if Path(passphrase_file).read_text() else ""
+        lines = Path(passphrase_file).read_text().splitlines()
+        return lines[0] if lines else ""
     return os.environ.get("WAYBILL_KEY_PASSPHRASE") or None
 
 

@@ -1,0 +1,388 @@
+"""`tracker`: the operator's command line (SPEC §6).
+
+Exit codes: 0 success; 1 refused or failed verification (`record`, `verify`, `party`); 2 usage error;
+3 any other error. `lookup` exits 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error.
+Commands from other packages (the web app's `serve`, the scanners' `label`) plug in through the
+``waybill.cli`` entry-point group, so the core never imports them.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import load_config
+from .errors import IntegrityError, InvalidStatement, Rejected, TrackerError, VerificationError
+from .home import init as init_home
+from .home import open_ledger, read_passphrase
+from .identifiers import ItemKey, parse_code
+from .keys import generate_keypair, key_id, public_key_from_b64, read_key_file, write_key_file
+from .statements import format_time, parse_time
+
+__all__ = ["main", "cli"]
+
+EXIT_REFUSED, EXIT_ERROR = 1, 3
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fail(exc: TrackerError, code: int = EXIT_ERROR) -> None:
+    where = f" [{exc.field}]" if getattr(exc, "field", None) else ""
+    click.echo(f"error: {exc.code}{where}: {exc.message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Loads plug-in commands lazily and turns TrackerError into a one-line message and exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx)) | {ep.name for ep in entry_points(group="waybill.cli")}
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is None:
+            for ep in entry_points(group="waybill.cli"):
+                if ep.name == name:
+                    try:
+                        return ep.load()
+                    except ImportError as exc:  # a plug-in that is not installed: say so, don't crash --help
+                        return click.Command(name, help=f"(unavailable: {exc})",
+                                             callback=lambda: _fail(TrackerError(f"`{name}` is unavailable: {exc}",
+                                                                                 code="command_unavailable")))
+        return cmd
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IntegrityError as exc:
+            _fail(exc, EXIT_REFUSED)
+        except (Rejected, VerificationError, InvalidStatement) as exc:
+            _fail(exc, EXIT_REFUSED)
+        except TrackerError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Waybill: signed, tamper-evident provenance for physical goods.
+
+    Configuration: WAYBILL_HOME (default ./.waybill) holds config and keys; WAYBILL_DATABASE_URL selects the
+    ledger database (default: SQLite in WAYBILL_HOME; postgresql+psycopg://... for PostgreSQL).
+    Passphrase-protected key files are opened with WAYBILL_KEY_PASSPHRASE or --passphrase-file.
+    """
+
+
+_passphrase_opt = click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True),
+                               help="File whose first line is the key passphrase (else WAYBILL_KEY_PASSPHRASE).")
+
+
+@cli.command()
+@click.option("--admin-key", type=click.Path(dir_okay=False, exists=True),
+              help="Use this key file as the first admin key (default: generate WAYBILL_HOME/keys/admin.key).")
+@_passphrase_opt
+def init(admin_key: str | None, passphrase_file: str | None) -> None:
+    """Create the ledger, its signing key and the genesis admin statement (idempotent)."""
+    config = load_config()
+    result = init_home(config, admin_key_file=admin_key, now=_now(), passphrase=read_passphrase(passphrase_file))
+    if result.created:
+        click.echo(f"ledger created at {getattr(result.ledger.store, 'safe_url', config.database_url)}")
+        click.echo(f"origin: {result.ledger.origin}")
+        click.echo(f"verifier key: {result.ledger.vkey}")
+        click.echo(f"admin key: {result.admin_key_path} (keyid {result.admin_keyid})")
+    else:
+        click.echo("ledger already initialised: nothing changed")
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Key file to write (mode 0600).")
+@click.option("--encrypt", is_flag=True, help="Protect the private key with a passphrase (asked for, or "
+                                              "--passphrase-file / WAYBILL_KEY_PASSPHRASE).")
+@_passphrase_opt
+def keygen(out: str, encrypt: bool, passphrase_file: str | None) -> None:
+    """Make a device key pair. Prints the key id and public key, never the private key."""
+    passphrase = read_passphrase(passphrase_file)
+    if encrypt and not passphrase:
+        passphrase = click.prompt("passphrase", hide_input=True, confirmation_prompt=True)
+    pair = generate_keypair()
+    write_key_file(out, pair, passphrase=passphrase if (encrypt or passphrase_file) else None)
+    click.echo(f"keyid: {pair.keyid}")
+    click.echo(f"public_key: {pair.public_key_b64}")
+    click.echo(f"written: {out} (mode 0600)")
+
+
+def _load_key(path: str, passphrase_file: str | None):
+    return read_key_file(path, passphrase=read_passphrase(passphrase_file))
+
+
+def _public_key_arg(value: str) -> bytes:
+    """A key given as base64, or as a key file (its public half is read, never the private key)."""
+    p = Path(value)
+    if p.is_file():
+        try:
+            return public_key_from_b64(json.loads(p.read_text())["public_key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.BadParameter(f"{value} is not a key file with a public_key") from exc
+    try:
+        return public_key_from_b64(value)
+    except VerificationError as exc:
+        raise click.BadParameter(f"{value!r} is neither a key file nor a base64 Ed25519 public key") from exc
+
+
+@cli.group()
+def party() -> None:
+    """Register, update, revoke and list parties (admin-signed `party` statements)."""
+
+
+def _append_party(ledger, admin_key, doc: dict) -> None:
+    from .signing import sign_statement
+
+    result = ledger.append(sign_statement(doc, admin_key), now=_now())
+    click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
+
+
+def _admin_location(ledger) -> dict[str, str]:
+    admin = ledger.party("admin")
+    return {"name": admin.name, "country": admin.country}
+
+
+@party.command("add")
+@click.argument("party_id")
+@click.option("--name", required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2, e.g. DE.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["manufacturer", "exporter", "customs", "warehouse", "courier", "retailer", "admin"]))
+@click.option("--key", "keys", multiple=True, required=True, help="Public key (base64) or key file; repeatable.")
+@click.option("--gs1-prefix", "prefixes", multiple=True, help="GS1 company prefix the party owns; repeatable.")
+@click.option("--admin-key", required=True, type=click.Path(dir_okay=False, exists=True))
+@_passphrase_opt
+def party_add(party_id: str, name: str, country: str, roles: tuple[str, ...], keys: tuple[str, ...],
+              prefixes: tuple[str, ...], admin_key: str, passphrase_file: str | None) -> None:
+    """Register PARTY_ID (or add keys/roles to it) with a statement signed by the admin key."""
+    from .signing import party_statement
+
+    ledger = open_ledger()
+    admin = _load_key(admin_key, passphrase_file)
+    now = _now().replace(microsecond=0)
+    records: dict[str, dict[str, str]] = {}
+    try:
+        existing = ledger.party(party_id)
+        for k in existing.keys:
+            rec = {"public_key": base64.b64encode(k.public_key).decode(), "not_before": format_time(k.not_before)}
+            if k.revoked_at:
+                rec["revoked_at"] = format_time(k.revoked_at)
+            records[k.keyid] = rec
+    except TrackerError:
+        existing = None
+    for value in keys:
+        pk = _public_key_arg(value)
+        records.setdefault(key_id(pk), {"public_key": base64.b64encode(pk).decode(), "not_before": format_time(now)})
+    doc = party_statement(admin="admin", time=now, location=_admin_location(ledger), party_id=party_id, name=name,
+                          country=country, roles=roles, keys=list(records.values()),
+                          gs1_prefixes=prefixes or (existing.gs1_prefixes if existing else ()))
+    _append_party(ledger, admin, doc)
+
+
+@party.command("revoke")
+@click.argument("party_id")
+@click.option("--keyid", required=True, help="Key id to revoke.")
+@click.option("--at", "at", help="Revoked from this RFC 3339 time (default now), e.g. the time a device was stolen.")
+@click.option("--admin-key", required=True, type=click.Path(dir_okay=False, exists=True))
+@_passphrase_opt
+def party_revoke(party_id: str, keyid: str, at: str | None, admin_key: str, passphrase_file: str | None) -> None:
+    """Revoke one key of PARTY_ID: a new `party` statement with revoked_at set."""
+    from .signing import party_statement
+
+    ledger = open_ledger()
+    admin = _load_key(admin_key, passphrase_file)
+    existing = ledger.party(party_id)
+    when = parse_time(at, "--at") if at else _now().replace(microsecond=0)
+    if existing.key(keyid) is None:
+        raise click.BadParameter(f"{party_id} has no key {keyid}", param_hint="--keyid")
+    records = []
+    for k in existing.keys:
+        rec = {"public_key": base64.b64encode(k.public_key).decode(), "not_before": format_time(k.not_before)}
+        revoked = when if k.keyid == keyid else k.revoked_at
+        if revoked:
+            rec["revoked_at"] = format_time(revoked)
+        records.append(rec)
+    doc = party_statement(admin="admin", time=_now().replace(microsecond=0), location=_admin_location(ledger),
+                          party_id=party_id, name=existing.name, country=existing.country, roles=existing.roles,
+                          keys=records, gs1_prefixes=existing.gs1_prefixes)
+    _append_party(ledger, admin, doc)
+
+
+@party.command("list")
+def party_list() -> None:
+    """List registered parties (public data)."""
+    for p in open_ledger(writable=False).parties():
+        click.echo(f"{p.id:24} {p.country}  {','.join(p.roles):24} {p.name}  ({len(p.keys)} keys)")
+
+
+@party.command("show")
+@click.argument("party_id")
+def party_show(party_id: str) -> None:
+    """Show one party as JSON (public data)."""
+    click.echo(json.dumps(open_ledger(writable=False).party(party_id).public_json(), indent=1))
+
+
+_TYPES = ["commission", "aggregate", "disaggregate", "ship", "receive", "inspect", "sell"]
+
+
+@cli.command()
+@click.argument("stype", metavar="TYPE", type=click.Choice(_TYPES))
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="The signing device's key file.")
+@click.option("--actor", help="Party id of the signer (default: the party that owns the key).")
+@click.option("--item", "items", multiple=True, required=True,
+              help="Item or container: key, Digital Link URL or element string; repeatable.")
+@click.option("--container", help="Container (SSCC key) for aggregate/disaggregate.")
+@click.option("--to", "to", help="Receiving party (ship).")
+@click.option("--from", "from_", help="Shipping party (receive).")
+@click.option("--ship", "ship", help="Event id of the shipment being received (receive).")
+@click.option("--decision", type=click.Choice(["released", "held", "seized"]), help="Customs decision (inspect).")
+@click.option("--note", help="Customs note (inspect).")
+@click.option("--gtin", help="Product GTIN (commission; default: the items' GTIN).")
+@click.option("--product-name", help="Product name (commission).")
+@click.option("--lot", help="Lot (commission).")
+@click.option("--location-name", help="Where this happens (default: the party's name).")
+@click.option("--country", help="Country of the location (default: the party's country).")
+@click.option("--time", "when", help="RFC 3339 UTC time (default: now).")
+@_passphrase_opt
+def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...], container: str | None,
+           to: str | None, from_: str | None, ship: str | None, decision: str | None, note: str | None,
+           gtin: str | None, product_name: str | None, lot: str | None, location_name: str | None,
+           country: str | None, when: str | None, passphrase_file: str | None) -> None:
+    """Sign a TYPE statement with a device key and append it; prev links are fetched from the ledger."""
+    from .provenance import head
+    from .signing import new_statement, sign_statement
+
+    ledger = open_ledger()
+    key = _load_key(key_file, passphrase_file)
+    if actor is None:
+        with ledger.store.read() as txn:
+            actor = txn.party_for_keyid(key.keyid)
+        if actor is None:
+            raise Rejected(f"key {key.keyid} is not registered to any party: give --actor or register it",
+                           code="unknown_key", field="--key")
+    who = ledger.party(actor)
+    keys = [str(parse_code(i)) for i in items]
+    cont = str(parse_code(container)) if container else None
+    fields: dict[str, Any] = {"items": keys}
+    if stype in ("aggregate", "disaggregate"):
+        if not cont:
+            raise click.UsageError(f"{stype} needs --container")
+        fields["container"] = cont
+    if stype == "ship":
+        fields["to"] = to
+    if stype == "receive":
+        fields.update({"from_": from_, "ship": ship})
+    if stype == "inspect":
+        fields.update({"decision": decision, "note": note})
+    if stype == "commission":
+        gt = gtin or keys[0].split("/")[1]
+        fields["product"] = {"gtin": gt, "name": product_name or "unnamed product", **({"lot": lot} if lot else {})}
+    prev = None
+    if stype != "commission":
+        prev = {k: h for k in keys + ([cont] if cont else []) if (h := head(ledger, k)) is not None}
+    now = _now()
+    doc = new_statement(stype, actor=actor, time=parse_time(when, "--time") if when else now.replace(microsecond=0),
+                        location={"name": location_name or who.name, "country": country or who.country},
+                        prev=prev, **fields)
+    result = ledger.append(sign_statement(doc, key), now=now)
+    click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
+
+
+@cli.command("import")
+@click.argument("file", type=click.File("r"))
+def import_(file) -> None:
+    """Import envelopes recorded elsewhere (one JSON envelope per line) as evidence, without admission checks.
+    Lookups and `verify` still judge every signature."""
+    envelopes = [line for line in (l.strip() for l in file) if line]
+    ledger = open_ledger()
+    bad = 0
+    for start in range(0, len(envelopes), 1000):
+        for res in ledger.import_envelopes(envelopes[start:start + 1000], now=_now()):
+            if isinstance(res, TrackerError):
+                bad += 1
+                click.echo(json.dumps({"error": {"code": res.code, "message": res.message}}))
+            else:
+                click.echo(json.dumps({"event_id": res.event_id, "leaf_index": res.leaf_index}))
+    sys.exit(EXIT_REFUSED if bad else 0)
+
+
+_EXIT_BY_VERDICT = {"genuine": 0, "suspicious": 1, "likely_counterfeit": 2}
+_BANNER = {"genuine": "GENUINE", "suspicious": "SUSPICIOUS", "likely_counterfeit": "LIKELY COUNTERFEIT"}
+
+
+@cli.command()
+@click.argument("code")
+@click.argument("serial", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the SPEC §4 provenance answer.")
+def lookup(code: str, serial: str | None, as_json: bool) -> None:
+    """Rebuild an item's path and judge it. CODE is a Digital Link URL, element string or key, or a GTIN
+    followed by SERIAL. Exit 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error."""
+    from .provenance import lookup as provenance_lookup
+
+    key = ItemKey(gtin=code, serial=serial) if serial else parse_code(code)
+    answer = provenance_lookup(open_ledger(writable=False), key)
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), indent=1))
+    else:
+        click.echo(f"{answer.item}  {answer.product['name'] if answer.product else ''}")
+        click.echo(f"verdict: {_BANNER[answer.verdict]}")
+        for r in answer.reasons:
+            click.echo(f"  [{r.severity}] {r.code}: {r.message}")
+        click.echo("path:")
+        for step in answer.path:
+            loc = step.get("location") or {}
+            extra = "".join(f" {k}={step[k]}" for k in ("to", "from", "decision") if k in step)
+            click.echo(f"  {step['time']}  {step['type']:<12} {step['actor_name']} ({step.get('role')}) "
+                       f"@ {loc.get('name', '?')}, {loc.get('country', '?')}{extra}")
+        click.echo(f"holder: {answer.holder or '-'}")
+    sys.exit(_EXIT_BY_VERDICT[answer.verdict])
+
+
+@cli.command()
+def verify() -> None:
+    """Full audit: every signature, leaf, Merkle node, checkpoint and their consistency. Exit 0 only if all hold."""
+    ledger = open_ledger(writable=False)
+    total = ledger.size()
+    with click.progressbar(length=total, label="verifying", file=sys.stderr, show_pos=True) as bar:
+        report = ledger.audit(progress=lambda n, _total: bar.update(n))
+    click.echo(f"ok: {report.entries} entries, {report.checkpoints} checkpoints, {report.parties} parties; "
+               f"root {base64.b64encode(report.root_hash).decode()}")
+
+
+@cli.command()
+def checkpoint() -> None:
+    """Print the latest signed checkpoint (C2SP tlog-checkpoint)."""
+    click.echo(open_ledger(writable=False).checkpoint(), nl=False)
+
+
+@cli.command()
+@click.option("--items", default=3000, show_default=True, help="Genuine items to create.")
+def demo(items: int) -> None:
+    """Build the demo network (several countries, thousands of items, known counterfeit cases). Idempotent."""
+    from .demo import ensure_demo
+
+    config = load_config()
+    with click.progressbar(length=max(1, items // 40), label="building demo", file=sys.stderr) as bar:
+        summary = ensure_demo(config, items=items, progress=lambda done, total: bar.update(1))
+    click.echo(summary.describe(config.resolver))
+
+
+def main() -> None:
+    cli(prog_name="tracker")
+
+
+if __name__ == "__main__":
+    main()
