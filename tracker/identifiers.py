@@ -5,6 +5,7 @@ one item has exactly one spelling everywhere.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -31,15 +32,20 @@ _GS = "\x1d"
 
 def gs1_check_digit(body: str) -> int:
     """Mod-10 check digit over ``body`` (all digits but the last), weights 3,1 from the right."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        total += int(ch) * (3 if i % 2 == 0 else 1)
+    total = 3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))
     return (10 - total % 10) % 10
 
 
 def normalize_gtin(gtin: str) -> str:
     """GTIN-8/12/13/14 → 14 digits with a verified check digit. Raises InvalidIdentifier."""
-    if not isinstance(gtin, str) or not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+    if not isinstance(gtin, str):
+        raise InvalidIdentifier(f"GTIN {gtin!r} must be a string of digits", field="gtin")
+    return _normalize_gtin(gtin)
+
+
+@lru_cache(maxsize=8192)  # a ledger names few GTINs many times; invalid ones raise and are not cached
+def _normalize_gtin(gtin: str) -> str:
+    if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
         raise InvalidIdentifier(f"GTIN {gtin!r} must be 8, 12, 13 or 14 digits", field="gtin")
     padded = gtin.zfill(14)
     if gs1_check_digit(padded[:-1]) != int(padded[-1]):

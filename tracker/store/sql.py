@@ -66,6 +66,14 @@ class SqlTxn:
             out.update({(r.level, r.idx): bytes(r.hash) for r in rows})
         return out
 
+    def nodes_between(self, spans: Sequence[tuple[int, int, int]]) -> dict[NodeId, bytes]:
+        """Nodes by (level, first idx, last idx) spans: one cheap range scan per level."""
+        out: dict[NodeId, bytes] = {}
+        for level, lo, hi in spans:
+            rows = self.conn.execute(select(N.c.idx, N.c.hash).where(N.c.level == level, N.c.idx >= lo, N.c.idx <= hi))
+            out.update({(level, r.idx): bytes(r.hash) for r in rows})
+        return out
+
     def entry_by_event_id(self, event_id: str) -> StoredEntry | None:
         row = self.conn.execute(select(E).where(E.c.event_id == event_id)).first()
         return _entry(row) if row else None
@@ -137,19 +145,24 @@ class SqlTxn:
         return {r.name: r.value for r in self.conn.execute(select(M))}
 
     # writes
+    def _bulk(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+        # Plain DB-API executemany: bulk ingest is the hot path, and the ORM's per-row
+        # parameter processing costs more than the inserts themselves.
+        if not rows:
+            return
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        self.conn.exec_driver_sql(sql, list(rows))
+
     def add_entries(self, rows: Sequence[StoredEntry], *, ingested_at: str) -> None:
-        if rows:
-            self.conn.execute(insert(E), [
-                {"leaf_index": r.leaf_index, "event_id": r.event_id, "type": r.type, "actor": r.actor,
-                 "time": r.time, "leaf_data": r.leaf_data, "ingested_at": ingested_at} for r in rows])
+        self._bulk("entries", ("leaf_index", "event_id", "type", "actor", "time", "leaf_data", "ingested_at"),
+                   [(r.leaf_index, r.event_id, r.type, r.actor, r.time, r.leaf_data, ingested_at) for r in rows])
 
     def add_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        if rows:
-            self.conn.execute(insert(N), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in rows])
+        self._bulk("merkle_nodes", ("level", "idx", "hash"), rows)
 
     def add_key_events(self, rows: Sequence[tuple[str, int]]) -> None:
-        if rows:
-            self.conn.execute(insert(K), [{"key": k, "leaf_index": i} for k, i in rows])
+        self._bulk("key_events", ("key", "leaf_index"), rows)
 
     def put_party(self, party_id: str, record_json: str, leaf_index: int, keyids: Sequence[str]) -> None:
         done = self.conn.execute(update(P).where(P.c.id == party_id)
