@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from .config import load_config
-from .errors import IntegrityError, InvalidStatement, Rejected, TrackerError, VerificationError
+from .errors import IntegrityError, InvalidIdentifier, InvalidStatement, Rejected, TrackerError, VerificationError
 from .home import init as init_home
 from .home import open_ledger, read_passphrase
 from .identifiers import ItemKey, parse_code
@@ -274,12 +274,15 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
             raise Rejected(f"key {key.keyid} is not registered to any party: give --actor or register it",
                            code="unknown_key", field="--key")
     who = ledger.party(actor)
-    keys = [str(parse_code(i)) for i in items]
-    cont = str(parse_code(container)) if container else None
+    try:
+        keys = [str(parse_code(i)) for i in items]
+        cont = str(parse_code(container)) if container else None
+    except InvalidIdentifier as exc:
+        raise InvalidStatement(str(exc), code=exc.code, field=exc.field) from exc
     fields: dict[str, Any] = {"items": keys}
     if stype in ("aggregate", "disaggregate"):
         if not cont:
-            raise click.UsageError(f"{stype} needs --container")
+            raise InvalidStatement(f"{stype} needs --container (the SSCC of the case or pallet)", field="--container")
         fields["container"] = cont
     if stype == "ship":
         fields["to"] = to

@@ -117,41 +117,49 @@ def verdict_for(reasons: Iterable[Reason]) -> str:
 
 def _collect(txn: ReadTxn, key: str) -> tuple[list[PathEvent], list[int]]:
     """The events of ``key`` and of every container it travelled in (while it was inside), in leaf order.
-    Also returns leaf indexes the key index names but whose entry rows are gone."""
+    Also returns leaf indexes the key index names but whose entry rows are gone.
+
+    A container's own membership in outer containers is read from *all* its events, not only those during the
+    item's stay: an item packed into a pallet that already sits in a container travels with that container."""
     found: dict[int, PathEvent] = {}
-    missing: list[int] = []
+    parsed: dict[int, Statement | None] = {}
+    stored: dict[int, StoredEntry] = {}
+    missing: set[int] = set()
     frontier: list[tuple[str, int, float]] = [(key, 0, float("inf"))]
     depth = 0
     while frontier and depth <= MAX_NESTING and len(found) < MAX_PATH:
         leaves = txn.leaves_for_keys({k for k, _, _ in frontier})
-        wanted = {i for k, lo, hi in frontier for i in leaves[k] if lo <= i < hi}
-        entries = txn.entries_at(wanted - set(found))
+        wanted = {i for k, _, _ in frontier for i in leaves[k]} - set(stored) - missing
+        fetched = txn.entries_at(wanted)
+        stored.update(fetched)
+        missing |= wanted - set(fetched)
+        for i, entry in fetched.items():
+            parsed[i] = _statement(entry)
         nxt: list[tuple[str, int, float]] = []
         for k, lo, hi in frontier:
-            own: list[tuple[int, Statement | None]] = []
-            for i in leaves[k]:
-                if not lo <= i < hi:
+            own = [i for i in leaves[k] if i in stored]
+            for i in own:
+                if lo <= i < hi and i not in found:
+                    found[i] = PathEvent(entry=stored[i], statement=parsed[i], via=k)
+            # Where k sat inside a container, that container's events belong to the path for the overlap of
+            # k's stay in it with the window in which k belongs to the path.
+            for pos, i in enumerate(own):
+                st = parsed[i]
+                if st is None or st.type != "aggregate" or k not in st.items or i >= hi:
                     continue
-                if i not in found:
-                    entry = entries.get(i)
-                    if entry is None:
-                        missing.append(i)
-                        continue
-                    found[i] = PathEvent(entry=entry, statement=_statement(entry), via=k)
-                own.append((i, found[i].statement))
-            # Where k went into a container, the container's events belong to k's path until k leaves it.
-            for pos, (i, st) in enumerate(own):
-                if st is None or st.type != "aggregate" or k not in st.items:
-                    continue
-                end = hi
-                for j, later in own[pos + 1:]:
+                end = float("inf")
+                for j in own[pos + 1:]:
+                    later = parsed[j]
                     if later is not None and later.type in ("aggregate", "disaggregate") and k in later.items:
-                        end = min(end, j)
+                        end = j
                         break
-                nxt.append((st.container, i + 1, end))
+                start, stop = max(i + 1, lo), min(end, hi)
+                if start < stop:
+                    nxt.append((st.container, start, stop))
         frontier = nxt
         depth += 1
-    return [found[i] for i in sorted(found)], sorted(set(missing))
+    reported = sorted(i for i in missing)
+    return [found[i] for i in sorted(found)], reported
 
 
 def _statement(entry: StoredEntry) -> Statement | None:
@@ -180,6 +188,10 @@ def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: lis
     for i in missing:
         reasons.append(Reason(code="ledger_integrity_failure",
                               message=f"Ledger entry {i} of this item's history has been deleted."))
+    if txn.tree_size() < cp.size:
+        reasons.append(Reason(code="ledger_integrity_failure",
+                              message=f"The ledger holds fewer entries than its signed checkpoint ({cp.size}): "
+                                      "records have been deleted, so this history may be incomplete."))
     ranges: dict[int, list[tuple[int, int]]] = {}
     for ev in path:
         if ev.leaf_index >= cp.size:
