@@ -184,8 +184,13 @@ def parse_code(text: str) -> Key:
         segments = [s for s in path.split("/") if s]
         for i in range(len(segments) - 1):
             seg = segments[i]
-            if seg == "01" and i + 3 < len(segments) and segments[i + 2] == "21":
-                return ItemKey(gtin=segments[i + 1], serial=unquote(segments[i + 3]))
+            if seg == "01" and i + 1 < len(segments):
+                # Key qualifiers follow the GTIN in the order 22 (variant), 10 (lot), 21 (serial).
+                j = i + 2
+                while j + 1 < len(segments) and segments[j] in ("22", "10"):
+                    j += 2
+                if j + 1 < len(segments) and segments[j] == "21":
+                    return ItemKey(gtin=segments[i + 1], serial=unquote(segments[j + 1]))
             if seg == "00" and i + 1 < len(segments):
                 return ContainerKey(sscc=segments[i + 1])
         raise InvalidIdentifier(f"{text!r} is not a GS1 Digital Link for an item or container", field="code")

@@ -164,6 +164,7 @@ def write_key_file(path: str | os.PathLike[str], keypair: KeyPair, *, passphrase
         fd = os.open(path, flags, 0o600)
     except FileExistsError as exc:
         raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from exc
+    os.fchmod(fd, 0o600)  # an overwritten file keeps its old mode: narrow it before the secret goes in
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=1)
         fh.write("\n")

@@ -417,10 +417,18 @@ class Ledger:
             chunk: list[StoredEntry] = []
             expected = 0
 
+            expected_index: set[tuple[str, int]] = set()
+
             def flush() -> None:
                 if not chunk:
                     return
                 lo, hi = chunk[0].leaf_index, chunk[-1].leaf_index
+                stored_index = txn.key_events_between(lo, hi)
+                if stored_index != expected_index:
+                    bad = min((i for _, i in stored_index ^ expected_index))
+                    raise IntegrityError(f"entry {bad}: the item index (key_events) disagrees with the signed entry — "
+                                         "rows were added or removed, hiding or inventing events for lookups")
+                expected_index.clear()
                 stored = self._stored_nodes(txn, lo, hi)
                 for entry in chunk:
                     made = frontier.append(merkle.leaf_hash(entry.leaf_data))
@@ -440,12 +448,13 @@ class Ledger:
             for entry in txn.iter_entries():
                 if entry.leaf_index != expected:
                     raise IntegrityError(f"entry {expected} is missing (the next stored entry is {entry.leaf_index})")
-                self._audit_entry(entry, registry)
+                expected_index.update((k, entry.leaf_index) for k in self._audit_entry(entry, registry))
                 chunk.append(entry)
                 expected += 1
                 if len(chunk) >= 2000:
                     flush()
             flush()
+            self._audit_registry(txn, registry)
             prev: StoredCheckpoint | None = None
             for cp in checkpoints:
                 if prev is not None and prev.size > 0:
@@ -465,7 +474,19 @@ class Ledger:
         return txn.nodes_between([(level, lo >> level, hi >> level) for level in range((hi + 1).bit_length())])
 
     @staticmethod
-    def _audit_entry(entry: StoredEntry, registry: dict[str, PartyRecord]) -> None:
+    def _audit_registry(txn: ReadTxn, registry: Mapping[str, PartyRecord]) -> None:
+        """The stored registry (what admission and lookups read) must be exactly the replayed `party` statements."""
+        stored = txn.party_records()
+        for pid in sorted(set(stored) | set(registry)):
+            have = party_from_record(stored[pid]) if pid in stored else None
+            if have != registry.get(pid):
+                raise IntegrityError(f"party {pid}: the stored registry disagrees with the signed party statements")
+        expected = {k.keyid: p.id for p in registry.values() for k in p.keys}
+        if txn.party_keyids() != expected:
+            raise IntegrityError("the stored key-to-party table disagrees with the signed party statements")
+
+    @staticmethod
+    def _audit_entry(entry: StoredEntry, registry: dict[str, PartyRecord]) -> tuple[str, ...]:
         """Signature and signer checks for one stored entry, under the registry as it stood at that entry.
         Field validation was the door's job; here only what a forger or an editor could change matters,
         and the Merkle checks in ``audit`` cover every byte of the row."""
@@ -487,8 +508,10 @@ class Ledger:
                 raise InvalidStatement(f"unknown type {st.type!r}")
         except (TrackerError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityError(f"{where} is not a well-formed statement: {exc}") from exc
-        if event_id_of(payload) != entry.event_id or st.type != entry.type or st.actor != entry.actor:
+        if (event_id_of(payload) != entry.event_id or st.type != entry.type or st.actor != entry.actor
+                or body.get("time") != entry.time):
             raise IntegrityError(f"{where}: the row's columns disagree with its signed payload")
+        touched = tuple(body.get("items") or ()) + ((body["container"],) if body.get("container") else ())
         party = st.party if (entry.leaf_index == 0 and st.type == "party") else registry.get(st.actor)
         try:
             _signing_check(st, env, party, now=None)
@@ -496,3 +519,4 @@ class Ledger:
             raise IntegrityError(f"{where}: {exc.code}: {exc}") from exc
         if st.type == "party":
             registry[st.party.id] = st.party
+        return touched

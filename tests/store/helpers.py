@@ -260,7 +260,7 @@ def append_commissions_worker(url: str, worker: int, count: int, barrier: Any, o
     try:
         from tracker.store import open_store
 
-        store = open_store(url)
+        store = open_store(url, create=False)  # an existing ledger, as a server worker opens it
         try:
             ledger = Ledger(store, signing_key=fixed_key("ledger"))
             key = key_of("acme", device=worker + 1)
@@ -285,7 +285,7 @@ def race_batches_worker(url: str, worker: int, rounds: int, per_batch: int, barr
     try:
         from tracker.store import open_store
 
-        store = open_store(url)
+        store = open_store(url, create=False)  # an existing ledger, as a server worker opens it
         try:
             ledger = Ledger(store, signing_key=fixed_key("ledger"))
             key = key_of("acme", device=worker + 1)

@@ -17,10 +17,10 @@ from tests.store.helpers import (CAST, NOW, T_EVENTS, T_PARTIES, AppendResult, c
                                  receive_envelope, register_cast, register_party, sell_envelope, ship,
                                  ship_envelope, snapshot)
 from tracker import merkle
-from tracker.dsse import Envelope, parse_envelope
+from tracker.dsse import Envelope, parse_envelope, sign_envelope
 from tracker.errors import InvalidInput, InvalidStatement, Rejected, TrackerError
 from tracker.keys import verify_signature
-from tracker.ledger import MAX_BATCH, Ledger
+from tracker.ledger import Ledger
 from tracker.signing import new_statement, sign_statement
 from tracker.statements import parse_statement
 from tracker.store import open_store
@@ -32,17 +32,21 @@ def cast(ledger, admin_key):
     return ledger
 
 
-def assert_refused(ledger: Ledger, envelope, *, code: str, field: str, now=NOW) -> Rejected:
+def assert_refused(ledger: Ledger, envelope, *, code: str, field: str, now=NOW, case: str = "") -> Rejected:
     """The envelope is refused with ``code``/``field``, alone and inside a batch, and nothing changes."""
     before = snapshot(ledger)
-    with pytest.raises(Rejected) as info:
-        ledger.append(envelope, now=now)
-    assert (info.value.code, info.value.field) == (code, field), str(info.value)
-    assert snapshot(ledger) == before
+    try:
+        result = ledger.append(envelope, now=now)
+    except Rejected as exc:
+        refused = exc
+    else:
+        pytest.fail(f"{case}: accepted ({result}) instead of refused with {code}")
+    assert (refused.code, refused.field) == (code, field), f"{case}: {refused.code}/{refused.field}: {refused}"
+    assert snapshot(ledger) == before, f"{case}: the refused append changed the store"
     [result] = ledger.append_batch([envelope], now=now)
-    assert isinstance(result, Rejected) and (result.code, result.field) == (code, field)
-    assert snapshot(ledger) == before
-    return info.value
+    assert isinstance(result, Rejected) and (result.code, result.field) == (code, field), f"{case}: {result!r}"
+    assert snapshot(ledger) == before, f"{case}: the refused batch changed the store"
+    return refused
 
 
 def test_an_unregistered_actor_is_refused(cast):
@@ -95,12 +99,14 @@ class TestRevokedKey:
                        now=T0 + timedelta(hours=3))
         return cast, old, new, revoked_at
 
-    @pytest.mark.parametrize("claimed", [timedelta(hours=-7), timedelta(seconds=-1), timedelta(0),
-                                         timedelta(hours=2)], ids=["long-before", "just-before", "at", "after"])
-    def test_revoked_key_is_refused_whatever_time_it_claims(self, revoked, claimed):
+    def test_revoked_key_is_refused_whatever_time_it_claims(self, revoked):
         ledger, old, _new, revoked_at = revoked
-        env = commission_envelope(old, "acme", ["LATE"], time=revoked_at + claimed)
-        assert_refused(ledger, env, code="revoked_key", field="signatures", now=revoked_at + timedelta(hours=3))
+        claims = {"long-before": timedelta(hours=-7), "just-before": timedelta(seconds=-1), "at": timedelta(0),
+                  "after": timedelta(hours=2)}
+        for case, claimed in claims.items():
+            env = commission_envelope(old, "acme", [f"LATE-{case}"], time=revoked_at + claimed)
+            assert_refused(ledger, env, code="revoked_key", field="signatures", now=revoked_at + timedelta(hours=3),
+                           case=case)
 
     def test_revocation_applies_from_the_instant_revoked_at(self, revoked):
         ledger, old, _new, revoked_at = revoked
@@ -146,57 +152,85 @@ def test_a_statement_before_the_keys_not_before_is_refused(cast, admin_key):
     assert cast.append(on_time, now=NOW).created
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda items: commission_envelope(key_of("hk-warehouse"), "hk-warehouse", ["W1"]),
-                 id="warehouse-commissions"),
-    pytest.param(lambda items: inspect_envelope(key_of("berlin-shop"), "berlin-shop", items, "released",
-                                                time=T_EVENTS, prev={}), id="retailer-inspects"),
-    pytest.param(lambda items: sell_envelope(key_of("acme"), "acme", items, time=T_EVENTS, prev={}),
-                 id="manufacturer-sells"),
-    pytest.param(lambda items: ship_envelope(key_of("de-customs"), "de-customs", items, "berlin-shop",
-                                             time=T_EVENTS, prev={}), id="customs-ships"),
-    pytest.param(lambda items: party_envelope(key_of("acme"), "rogue-co", actor="acme", keys=[fixed_key("rogue")]),
-                 id="manufacturer-registers-a-party"),
-])
-def test_a_signer_without_the_role_the_type_needs_is_refused(cast, make):
+WRONG_ROLE = {
+    "warehouse-commissions": lambda items: commission_envelope(key_of("hk-warehouse"), "hk-warehouse", ["W1"]),
+    "retailer-inspects": lambda items: inspect_envelope(key_of("berlin-shop"), "berlin-shop", items, "released",
+                                                        time=T_EVENTS, prev={}),
+    "manufacturer-sells": lambda items: sell_envelope(key_of("acme"), "acme", items, time=T_EVENTS, prev={}),
+    "customs-ships": lambda items: ship_envelope(key_of("de-customs"), "de-customs", items, "berlin-shop",
+                                                 time=T_EVENTS, prev={}),
+    "exporter-inspects": lambda items: inspect_envelope(key_of("hk-export"), "hk-export", items, "seized",
+                                                        time=T_EVENTS, prev={}),
+    "manufacturer-registers-a-party": lambda items: party_envelope(key_of("acme"), "rogue-co", actor="acme",
+                                                                   keys=[fixed_key("rogue")]),
+}
+
+
+def test_a_signer_without_the_role_the_type_needs_is_refused(cast):
     item = item_key("R1")
     commission(cast, ["R1"])
-    assert_refused(cast, make([item]), code="unauthorized_signer", field="actor")
+    for case, make in WRONG_ROLE.items():
+        assert_refused(cast, make([item]), code="unauthorized_signer", field="actor", case=case)
     with pytest.raises(TrackerError):
         cast.party("rogue-co")
 
 
-@pytest.mark.parametrize("ahead,accepted", [
-    (timedelta(minutes=5, seconds=1), False),
-    (timedelta(hours=3), False),
-    (timedelta(minutes=5), True),
-    (timedelta(minutes=4, seconds=59), True),
-    (timedelta(0), True),
-])
-def test_time_in_the_future_beyond_five_minutes_skew_is_refused(cast, ahead, accepted):
+def test_time_in_the_future_beyond_five_minutes_skew_is_refused(cast):
     now = T0 + timedelta(hours=6)
-    env = commission_envelope(key_of("acme"), "acme", ["F1"], time=now + ahead)
-    if accepted:
-        assert cast.append(env, now=now).created
-    else:
-        assert_refused(cast, env, code="future_time", field="time", now=now)
+    refused = {"5min-1s": timedelta(minutes=5, seconds=1), "3h": timedelta(hours=3)}
+    accepted = {"5min": timedelta(minutes=5), "4min59s": timedelta(minutes=4, seconds=59), "now": timedelta(0)}
+    for case, ahead in refused.items():
+        env = commission_envelope(key_of("acme"), "acme", [f"F-{case}"], time=now + ahead)
+        assert_refused(cast, env, code="future_time", field="time", now=now, case=case)
+    for case, ahead in accepted.items():
+        env = commission_envelope(key_of("acme"), "acme", [f"F-{case}"], time=now + ahead)
+        assert cast.append(env, now=now).created, case
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda k: ship_envelope(key_of("acme"), "acme", [k], "hk-warehouse", time=T_EVENTS, prev={}),
-                 id="ship"),
-    pytest.param(lambda k: inspect_envelope(key_of("de-customs"), "de-customs", [k], "seized", time=T_EVENTS,
-                                            prev={}), id="inspect"),
-    pytest.param(lambda k: sell_envelope(key_of("berlin-shop"), "berlin-shop", [k], time=T_EVENTS, prev={}),
-                 id="sell"),
-    pytest.param(lambda k: ship_envelope(key_of("acme"), "acme", [item_key("KNOWN"), k], "hk-warehouse",
-                                         time=T_EVENTS, prev={}), id="ship-one-known-one-not"),
-    pytest.param(lambda k: ship_envelope(key_of("acme"), "acme", ["00/009506000134352008"], "hk-warehouse",
-                                         time=T_EVENTS, prev={}), id="ship-unknown-container"),
-])
-def test_naming_an_item_that_was_never_commissioned_is_refused(cast, make):
+UNKNOWN_ITEM = {
+    "ship": lambda k: ship_envelope(key_of("acme"), "acme", [k], "hk-warehouse", time=T_EVENTS, prev={}),
+    "inspect": lambda k: inspect_envelope(key_of("de-customs"), "de-customs", [k], "seized", time=T_EVENTS, prev={}),
+    "sell": lambda k: sell_envelope(key_of("berlin-shop"), "berlin-shop", [k], time=T_EVENTS, prev={}),
+    "ship-one-known-one-not": lambda k: ship_envelope(key_of("acme"), "acme", [item_key("KNOWN"), k], "hk-warehouse",
+                                                      time=T_EVENTS, prev={}),
+    "ship-unknown-container": lambda k: ship_envelope(key_of("acme"), "acme", ["00/009506000134352008"],
+                                                      "hk-warehouse", time=T_EVENTS, prev={}),
+    "aggregate-unknown-item": lambda k: sign_statement(new_statement(
+        "aggregate", actor="acme", time=T_EVENTS, location={"name": "Acme", "country": "CN"}, prev={},
+        container="00/009506000134352008", items=[item_key("KNOWN"), k]), key_of("acme")),
+    "disaggregate-unknown-container": lambda k: sign_statement(new_statement(
+        "disaggregate", actor="acme", time=T_EVENTS, location={"name": "Acme", "country": "CN"}, prev={},
+        container="00/009506000134352008", items=[item_key("KNOWN")]), key_of("acme")),
+}
+
+
+def test_naming_an_item_that_was_never_commissioned_is_refused(cast):
     commission(cast, ["KNOWN"])
-    assert_refused(cast, make(item_key("NEVER-MADE")), code="unknown_item", field="items")
+    for case, make in UNKNOWN_ITEM.items():
+        assert_refused(cast, make(item_key("NEVER-MADE")), code="unknown_item", field="items", case=case)
+    # A new container is fine in an aggregate (it comes into existence there), and is known afterwards.
+    pack = sign_statement(new_statement("aggregate", actor="acme", time=T_EVENTS, prev={},
+                                        location={"name": "Acme", "country": "CN"},
+                                        container="00/009506000134352008", items=[item_key("KNOWN")]), key_of("acme"))
+    assert cast.append(pack, now=NOW).created
+    assert cast.append(UNKNOWN_ITEM["disaggregate-unknown-container"](None), now=NOW).created
+
+
+def test_one_verifying_signature_among_several_is_enough(cast):
+    env = commission_envelope(key_of("acme"), "acme", ["MS1"])
+    foreign = sign_envelope(env.payload, [key_of("hk-warehouse")]).signatures[0]
+    both = Envelope(payload_type=env.payload_type, payload=env.payload, signatures=(foreign,) + env.signatures)
+    result = cast.append(both, now=NOW)
+    assert result.created
+    entry, _st = cast.get_event(result.event_id)
+    assert entry.leaf_data == both.leaf_data()  # every signature kept, as received
+    cast.audit()
+    # Foreign signatures alone are not enough.
+    other = commission_envelope(key_of("acme"), "acme", ["MS2"])
+    only_foreign = Envelope(payload_type=other.payload_type, payload=other.payload,
+                            signatures=sign_envelope(other.payload, [key_of("hk-warehouse"), key_of("berlin-shop")])
+                            .signatures)
+    assert_refused(cast, only_foreign, code="unknown_key", field="signatures")
 
 
 class TestReceive:
@@ -385,6 +419,7 @@ class TestBatches:
         assert snapshot(cast) == before
 
     def test_more_than_1000_envelopes_are_refused_and_1000_accepted(self, cast):
+        MAX_BATCH = 1000  # SPEC §4: a batch holds at most 1000 envelopes
         envs = [commission_envelope(key_of("acme"), "acme", [f"M{i:04d}"]) for i in range(MAX_BATCH + 1)]
         before = snapshot(cast)
         with pytest.raises(InvalidInput) as info:

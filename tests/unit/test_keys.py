@@ -139,6 +139,33 @@ def test_key_file_overwrite_narrows_an_existing_wide_mode(tmp_path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_key_file_is_never_readable_by_others_while_the_secret_is_written(tmp_path, monkeypatch) -> None:
+    """write_key_file promises 0600 "created so, never widened then narrowed": the private key must not be
+    written into a file others can read, even for a moment — also when overwriting a file that was 0644."""
+    import tracker.keys as keys_module
+
+    path = tmp_path / "dev.key"
+    path.write_text("{}")
+    path.chmod(0o644)
+    modes: list[int] = []
+    real_json = keys_module.json
+
+    class WatchingJson:
+        def __getattr__(self, name):
+            return getattr(real_json, name)
+
+        @staticmethod
+        def dump(obj, fh, **kw):
+            modes.append(stat.S_IMODE(os.fstat(fh.fileno()).st_mode))
+            return real_json.dump(obj, fh, **kw)
+
+    monkeypatch.setattr(keys_module, "json", WatchingJson())
+    write_key_file(path, generate_keypair(), overwrite=True)
+    write_key_file(tmp_path / "new.key", generate_keypair())
+    assert len(modes) == 2
+    assert modes == [0o600, 0o600], f"mode while the private key was being written: {[oct(m) for m in modes]}"
+
+
 def test_passphrase_round_trip(tmp_path) -> None:
     kp = keypair_from_seed(RFC8032_SEED)
     path = write_key_file(tmp_path / "sealed.key", kp, passphrase="correct horse")

@@ -379,9 +379,17 @@ def test_rule_items_at_most_1000() -> None:
     assert_rejected(bad("ship", lambda d: d.update(items=items, prev={})), "items", "at most 1000")
 
 
-@pytest.mark.parametrize("key", [f"01/9506000134352/21/A", f"01/{GTIN}/21/a b", "ABC123", 5, f"00/{SSCC[:-1]}0"])
-def test_rule_items_each_a_valid_key(key) -> None:
-    assert_rejected(bad("sell", lambda d: d.update(items=[ITEM, key], prev={})), "items[1]", "items[1]")
+@pytest.mark.parametrize("key, rule", [
+    ("01/9506000134352/21/A", "not canonical"),
+    (f"01/{GTIN}/21/a b", "AI-82"),
+    (f"01/{GTIN}/21/" + "A" * 21, "1-20 characters"),
+    ("01/09506000134353/21/A", "check digit"),
+    ("ABC123", "neither"),
+    (f"00/{SSCC[:-1]}0", "check digit"),
+    (5, "key string"),
+])
+def test_rule_items_each_a_valid_key(key, rule: str) -> None:
+    assert_rejected(bad("ship", lambda d: d.update(items=[ITEM, key], prev={})), "items[1]", ("items[1]", rule))
 
 
 def test_rule_items_distinct() -> None:

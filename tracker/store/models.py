@@ -35,7 +35,7 @@ class KeyEvent(SQLModel, table=True):
 
     __tablename__ = "key_events"
     key: str = Field(sa_column=Column(String(80), primary_key=True))
-    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    leaf_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True))
 
 
 class Party(SQLModel, table=True):

@@ -117,6 +117,13 @@ class SqlTxn:
                 out[r.key].append(r.leaf_index)
         return out
 
+    def key_events_between(self, lo: int, hi: int) -> set[tuple[str, int]]:
+        rows = self.conn.execute(select(K.c.key, K.c.leaf_index).where(K.c.leaf_index >= lo, K.c.leaf_index <= hi))
+        return {(r.key, r.leaf_index) for r in rows}
+
+    def party_keyids(self) -> dict[str, str]:
+        return {r.keyid: r.party_id for r in self.conn.execute(select(PK.c.keyid, PK.c.party_id))}
+
     def keys_exist(self, keys: Iterable[str]) -> set[str]:
         keys = list(set(keys))
         found: set[str] = set()
