@@ -162,10 +162,12 @@ def _admin_location(ledger) -> dict[str, str]:
               type=click.Choice(["manufacturer", "exporter", "customs", "warehouse", "courier", "retailer", "admin"]))
 @click.option("--key", "keys", multiple=True, required=True, help="Public key (base64) or key file; repeatable.")
 @click.option("--gs1-prefix", "prefixes", multiple=True, help="GS1 company prefix the party owns; repeatable.")
+@click.option("--not-before", help="RFC 3339 time new keys are valid from (default now); e.g. a device's "
+                                   "enrolment time, so statements it signed offline before registration count.")
 @click.option("--admin-key", required=True, type=click.Path(dir_okay=False, exists=True))
 @_passphrase_opt
 def party_add(party_id: str, name: str, country: str, roles: tuple[str, ...], keys: tuple[str, ...],
-              prefixes: tuple[str, ...], admin_key: str, passphrase_file: str | None) -> None:
+              prefixes: tuple[str, ...], not_before: str | None, admin_key: str, passphrase_file: str | None) -> None:
     """Register PARTY_ID (or add keys/roles to it) with a statement signed by the admin key."""
     from .signing import party_statement
 
@@ -182,9 +184,11 @@ def party_add(party_id: str, name: str, country: str, roles: tuple[str, ...], ke
             records[k.keyid] = rec
     except TrackerError:
         existing = None
+    valid_from = parse_time(not_before, "--not-before") if not_before else now
     for value in keys:
         pk = _public_key_arg(value)
-        records.setdefault(key_id(pk), {"public_key": base64.b64encode(pk).decode(), "not_before": format_time(now)})
+        records.setdefault(key_id(pk), {"public_key": base64.b64encode(pk).decode(),
+                                        "not_before": format_time(valid_from)})
     doc = party_statement(admin="admin", time=now, location=_admin_location(ledger), party_id=party_id, name=name,
                           country=country, roles=roles, keys=list(records.values()),
                           gs1_prefixes=prefixes or (existing.gs1_prefixes if existing else ()))
