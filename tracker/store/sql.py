@@ -134,6 +134,12 @@ class SqlTxn:
     def party_record(self, party_id: str) -> str | None:
         return self.conn.execute(select(P.c.record).where(P.c.id == party_id)).scalar()
 
+    def party_records_for(self, party_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(set(party_ids))
+        if not ids:
+            return {}
+        return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).where(P.c.id.in_(ids)))}
+
     def party_records(self) -> dict[str, str]:
         return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).order_by(P.c.id))}
 
