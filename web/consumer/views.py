@@ -1,0 +1,103 @@
+"""Consumer views. No login and no private business data: the item page shows only what the public
+provenance answer (SPEC §4) holds, plus display names from the public party registry."""
+from __future__ import annotations
+
+from flask import Response, jsonify, redirect, render_template, request, url_for
+
+from scanners.decode import decode_image
+from tracker import provenance
+from tracker.errors import InvalidIdentifier, TrackerError
+from tracker.identifiers import ItemKey, parse_code
+
+from .. import ledger
+from ..errors import wants_json
+from ..security import public_lookup
+from . import bp, wording
+from .forms import ScanForm
+
+
+@bp.app_template_global()
+def item_url(key: str) -> str:
+    """The consumer page of a canonical item key ``01/{gtin}/21/{serial}``."""
+    _, gtin, _, serial = key.split("/", 3)
+    return url_for("consumer.item", gtin=gtin, serial=serial)
+
+
+@bp.app_context_processor
+def _wording() -> dict[str, object]:
+    return {"wording": wording}
+
+
+def _party_names(doc: dict) -> dict[str, str]:
+    """Display names of every party the path mentions. The path names its actors; a shipment's
+    addressee who has not acted yet (in transit) is looked up in the public registry."""
+    names = wording.party_names(doc["path"])
+    for row in doc["path"]:
+        for pid in (row.get("to"), row.get("from")):
+            if pid and pid not in names:
+                try:
+                    names[pid] = ledger().party(pid).name
+                except TrackerError:
+                    names[pid] = pid
+    return names
+
+
+@bp.get("/")
+def home() -> str:
+    return render_template("consumer/home.html", form=ScanForm())
+
+
+@bp.get("/search")  # not limited itself: it only parses and redirects to the (limited) item page
+def search() -> Response:
+    key = parse_code(request.args.get("code", ""))
+    if not isinstance(key, ItemKey):
+        raise InvalidIdentifier("That is the code of a shipping unit (a case or pallet), not of a product. "
+                                "Scan or type the code on the product itself.", code="not_an_item", field="code")
+    return redirect(url_for("consumer.item", gtin=key.gtin, serial=key.serial), 303)
+
+
+@bp.post("/scan")
+@public_lookup
+def scan() -> Response | tuple[str, int] | str:
+    form = ScanForm()
+    if not form.validate_on_submit():
+        return render_template("consumer/home.html", form=form), 400
+    found = decode_image(form.photo.data.read())
+    items = list(dict.fromkeys(d.key for d in found if d.key and d.key.startswith("01/")))
+    if len(items) == 1 and len(found) == 1:
+        return redirect(item_url(items[0]), 303)
+    status = 200 if found else 422
+    return render_template("consumer/scan.html", found=found, items=items), status
+
+
+@bp.get("/01/<gtin>/<path:qualifiers>")
+@bp.get("/<path:resolver_prefix>/01/<gtin>/<path:qualifiers>")
+def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = None) -> Response:
+    """A Digital Link with more key qualifiers than the serial (``/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}``,
+    in that order, serial last): the item is the GTIN and serial, so go to its page."""
+    parts = qualifiers.split("/")
+    i = 0
+    while i + 1 < len(parts) and parts[i] in ("22", "10"):
+        i += 2
+    if i + 1 >= len(parts) or parts[i] != "21":
+        raise InvalidIdentifier("This link names a product but no serial number (…/21/{serial}), so there is "
+                                "no single item to check.", code="invalid_identifier", field="serial")
+    key = ItemKey(gtin=gtin, serial="/".join(parts[i + 1:]))
+    query = request.query_string.decode("latin-1")
+    target = url_for("consumer.item", gtin=key.gtin, serial=key.serial) + (f"?{query}" if query else "")
+    return redirect(target, 307)
+
+
+@bp.get("/01/<gtin>/21/<path:serial>")
+@bp.get("/<path:resolver_prefix>/01/<gtin>/21/<path:serial>")
+@public_lookup
+def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response | str:
+    answer = provenance.lookup(ledger(), ItemKey(gtin=gtin, serial=serial))
+    if wants_json():
+        response = jsonify(answer.to_json())
+    else:
+        doc = answer.to_json()
+        response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
+                                            names=_party_names(doc)), mimetype="text/html")
+    response.vary.add("Accept")
+    return response
