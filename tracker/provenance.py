@@ -15,6 +15,7 @@ import base64
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -162,11 +163,40 @@ def _collect(txn: ReadTxn, key: str) -> tuple[list[PathEvent], list[int]]:
     return [found[i] for i in sorted(found)], reported
 
 
-def _statement(entry: StoredEntry) -> Statement | None:
+# Ledger entries never change once written (and a changed row fails the Merkle check before it is trusted),
+# so parsing and signature checks are memoised by the exact stored bytes: popular lots share their events.
+@lru_cache(maxsize=65536)
+def _envelope(leaf_data: bytes) -> Envelope | None:
     try:
-        return parse_statement(parse_envelope(entry.leaf_data).payload)
+        env = parse_envelope(leaf_data)
     except TrackerError:
         return None
+    return env if env.leaf_data() == leaf_data else None  # stored bytes must be the canonical form
+
+
+@lru_cache(maxsize=65536)
+def _parsed(leaf_data: bytes) -> Statement | None:
+    env = _envelope(leaf_data)
+    if env is None:
+        return None
+    try:
+        return parse_statement(env.payload)
+    except TrackerError:
+        return None
+
+
+def _statement(entry: StoredEntry) -> Statement | None:
+    return _parsed(entry.leaf_data)
+
+
+@lru_cache(maxsize=65536)
+def _signature_ok(event_id: str, message: bytes, sig: bytes, public_key: bytes) -> bool:
+    return verifier_for(public_key).is_valid(message, sig)
+
+
+@lru_cache(maxsize=4096)
+def _party(record_json: str) -> PartyRecord:
+    return party_from_record(record_json)
 
 
 # --- 1: integrity -------------------------------------------------------------------------------------
@@ -206,8 +236,10 @@ def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: lis
             continue
         problem = None
         try:
-            env = parse_envelope(ev.entry.leaf_data)
-            if env.leaf_data() != ev.entry.leaf_data or env.event_id != ev.event_id or ev.statement is None:
+            env = _envelope(ev.entry.leaf_data)
+            if env is None:
+                raise KeyError("unreadable envelope")
+            if env.event_id != ev.event_id or ev.statement is None:
                 problem = "This event's stored record does not match what was signed."
             else:
                 proof = [merkle.range_hash(a, b, nodes) for a, b in ranges[ev.leaf_index]]
@@ -241,7 +273,7 @@ def _signers(path: list[PathEvent], envelopes: Mapping[str, Envelope], parties: 
             if key is None:
                 verdict = verdict or ("unauthorized_signer", f"Signed with a key that does not belong to {party.name}.")
                 continue
-            if not verifier_for(key.public_key).is_valid(message, sig.sig):
+            if not _signature_ok(ev.event_id, message, sig.sig, key.public_key):
                 verdict = ("bad_signature", f"The signature of {party.name} on this event does not verify.")
                 continue
             if key.revoked_at is not None and st.time >= key.revoked_at:
@@ -447,7 +479,8 @@ def lookup(ledger: Ledger, key: str | ItemKey) -> Provenance:
         statements = [ev.statement for ev in path if ev.statement is not None]
         ids = {s.actor for s in statements} | {s.to for s in statements if s.to} | {
             s.from_ for s in statements if s.from_}
-        parties = {pid: (party_from_record(r) if (r := txn.party_record(pid)) else None) for pid in ids}
+        records = txn.party_records_for(ids)
+        parties = {pid: (_party(records[pid]) if pid in records else None) for pid in ids}
         ship_ids = {s.ship for s in statements if s.type == "receive"}
         ships = {ev.event_id: ev.statement for ev in path if ev.event_id in ship_ids and ev.statement}
         outside = ship_ids - set(ships)

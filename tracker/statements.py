@@ -193,9 +193,19 @@ def _event_id(value: Any, field: str) -> str:
     return value
 
 
+_CANONICAL_ITEM = re.compile(r"^01/(\d{14})/21/[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+
+
 def _key(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidStatement(f"{field} must be a key string", field=field)
+    m = _CANONICAL_ITEM.match(value)
+    if m is not None:  # the common case, checked without building an ItemKey
+        try:
+            normalize_gtin(m.group(1))
+            return value
+        except Exception as exc:
+            raise InvalidStatement(f"{field}: {exc}", field=field) from exc
     try:
         return str(parse_key(value))
     except InvalidStatement:

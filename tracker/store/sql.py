@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -56,14 +56,40 @@ class SqlTxn:
         top = self.conn.execute(select(func.max(E.c.leaf_index))).scalar()
         return 0 if top is None else top + 1
 
+    @property
+    def _mark(self) -> str:
+        return "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self._mark] * n)
+
     def nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
-        ids = list(dict.fromkeys(ids))
+        # Lookups and proofs sit on this path: plain SQL, one statement per few hundred nodes, an
+        # `(level = ? AND idx IN (...)) OR ...` shape both engines answer from the primary key
+        # (SQLite turns a row-value IN over (level, idx) into a full scan).
+        by_level: dict[int, list[int]] = {}
+        for level, idx in dict.fromkeys(ids):
+            by_level.setdefault(level, []).append(idx)
         out: dict[NodeId, bytes] = {}
-        for i in range(0, len(ids), 400):
-            chunk = ids[i:i + 400]
-            rows = self.conn.execute(select(N.c.level, N.c.idx, N.c.hash).where(
-                tuple_(N.c.level, N.c.idx).in_(chunk)))
-            out.update({(r.level, r.idx): bytes(r.hash) for r in rows})
+        clauses: list[str] = []
+        params: list[int] = []
+
+        def run() -> None:
+            if clauses:
+                sql = "SELECT level, idx, hash FROM merkle_nodes WHERE " + " OR ".join(clauses)
+                for level, idx, h in self.conn.exec_driver_sql(sql, tuple(params)):
+                    out[(level, idx)] = bytes(h)
+                clauses.clear()
+                params.clear()
+
+        for level, idxs in by_level.items():
+            for i in range(0, len(idxs), 400):
+                part = idxs[i:i + 400]
+                clauses.append(f"(level = {self._mark} AND idx IN ({self._marks(len(part))}))")
+                params.extend([level, *part])
+                if len(params) > 800:
+                    run()
+        run()
         return out
 
     def nodes_between(self, spans: Sequence[tuple[int, int, int]]) -> dict[NodeId, bytes]:
@@ -90,8 +116,12 @@ class SqlTxn:
         idx = list(set(leaf_indexes))
         out: dict[int, StoredEntry] = {}
         for i in range(0, len(idx), 500):
-            for row in self.conn.execute(select(E).where(E.c.leaf_index.in_(idx[i:i + 500]))):
-                out[row.leaf_index] = _entry(row)
+            part = idx[i:i + 500]
+            sql = ("SELECT leaf_index, event_id, type, actor, time, leaf_data FROM entries "
+                   f"WHERE leaf_index IN ({self._marks(len(part))})")
+            for li, eid, typ, actor, when, data in self.conn.exec_driver_sql(sql, tuple(part)):
+                out[li] = StoredEntry(leaf_index=li, event_id=eid, type=typ, actor=actor, time=when,
+                                      leaf_data=bytes(data))
         return out
 
     def iter_entries(self, start: int = 0, batch: int = 2000) -> Iterator[StoredEntry]:
@@ -110,11 +140,13 @@ class SqlTxn:
     def leaves_for_keys(self, keys: Iterable[str]) -> dict[str, list[int]]:
         keys = list(set(keys))
         out: dict[str, list[int]] = {k: [] for k in keys}
-        if keys:
-            rows = self.conn.execute(select(K.c.key, K.c.leaf_index).where(K.c.key.in_(keys))
-                                     .order_by(K.c.leaf_index))
-            for r in rows:
-                out[r.key].append(r.leaf_index)
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            sql = f"SELECT key, leaf_index FROM key_events WHERE key IN ({self._marks(len(part))})"
+            for key, li in self.conn.exec_driver_sql(sql, tuple(part)):
+                out[key].append(li)
+        for leaves in out.values():
+            leaves.sort()
         return out
 
     def key_events_between(self, lo: int, hi: int) -> set[tuple[str, int]]:
@@ -138,7 +170,8 @@ class SqlTxn:
         ids = list(set(party_ids))
         if not ids:
             return {}
-        return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).where(P.c.id.in_(ids)))}
+        sql = f"SELECT id, record FROM parties WHERE id IN ({self._marks(len(ids))})"
+        return {pid: rec for pid, rec in self.conn.exec_driver_sql(sql, tuple(ids))}
 
     def party_records(self) -> dict[str, str]:
         return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).order_by(P.c.id))}
