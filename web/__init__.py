@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import errors, security, settings
     from .api import bp as api_bp
+    from .auth import register as register_staff_side
     from .consumer import bp as consumer_bp
 
     app = Flask(__name__)
@@ -52,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(consumer_bp)
+    register_staff_side(app)  # auth, staff, customs, admin (web/auth)
     security.init_app(app, csrf_exempt=[api_bp])
     errors.init_app(app)
     return app

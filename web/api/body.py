@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from flask import request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from tracker.errors import InvalidInput
 
@@ -22,10 +22,17 @@ def json_body(*, max_bytes: int | None = None) -> Any:
     mimetype = request.mimetype
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"send the body as application/json (got {mimetype or 'no Content-Type'})")
+    limit = request.max_content_length
     if max_bytes is not None:
-        limit = request.max_content_length
-        request.max_content_length = max_bytes if limit is None else min(limit, max_bytes)
-    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge (413) past the limit
+        limit = max_bytes if limit is None else min(limit, max_bytes)
+    streamed = request.content_length is None  # chunked: no length to check up front
+    # A declared Content-Length past the limit is refused before reading (413). A chunked body is read through
+    # a stream capped at the limit, which *truncates* silently at the cap instead of failing (werkzeug
+    # LimitedStream.readall): allow one byte more and refuse if it arrives, so the cap is a limit, not a cut.
+    request.max_content_length = limit + 1 if (limit is not None and streamed) else limit
+    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge (413) past a declared length
+    if limit is not None and len(raw) > limit:
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise InvalidInput("the request body is empty: send a JSON document", code="invalid_json")
     try:

@@ -83,7 +83,10 @@ _SCHEMAS: dict[str, Any] = {
     },
     "BatchRequest": {
         "type": "object", "required": ["envelopes"], "additionalProperties": False,
-        "properties": {"envelopes": {"type": "array", "maxItems": 1000, "items": _ref("Envelope")}},
+        "properties": {"envelopes": {"type": "array", "maxItems": 1000, "items": {
+            "description": "A DSSE envelope (schema Envelope). Each one is judged on its own: a malformed or "
+                           "refused envelope gets an error in its place in the results; it does not fail the "
+                           "batch."}}},
     },
     "BatchResponse": {
         "type": "object", "required": ["results"], "additionalProperties": False,
@@ -211,7 +214,7 @@ _PATHS: dict[str, Any] = {
         "parameters": [_GTIN, _SERIAL],
         "responses": {"200": _json(_ref("Provenance"), "The provenance answer (unknown items: likely_counterfeit "
                                                         "with reason unknown_item)."),
-                      **_errors(400, 429)},
+                      **_errors(400, 404, 429)},
     }},
     "/items/{gtin}/{serial}/head": {"get": {
         "operationId": "getItemHead", "summary": "The item's latest event id (what a signer puts in prev)",

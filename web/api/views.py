@@ -116,7 +116,7 @@ def _item_from_url(gtin: str, rest: str) -> tuple[ItemKey, bool]:
     return ItemKey(gtin=gtin, serial=serial), is_head
 
 
-@bp.get("/items/<gtin>/<path:rest>")
+@bp.get("/items/<gtin>/<serial_path:rest>")
 @public_lookup
 def get_item(gtin: str, rest: str) -> Response:
     item, is_head = _item_from_url(gtin, rest)
