@@ -16,7 +16,7 @@ import click
 from tracker.config import Config, load_config
 from tracker.errors import TrackerError
 
-__all__ = ["serve"]
+__all__ = ["serve", "user"]
 
 
 def _check_port(host: str, port: int) -> None:
@@ -91,3 +91,125 @@ def serve(host: str, port: int, demo: bool) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(serve())
+
+
+# --- `tracker user ...`: staff accounts and device approvals (tracker.accounts) ---------------------------
+# Registered through the `waybill.cli` entry point group as `user = "web.cli:user"`.
+
+def _ledger_for_cli() -> Any:
+    from tracker.home import open_ledger, read_passphrase
+
+    try:
+        return open_ledger(load_config(), passphrase=read_passphrase())
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def _read_password(password_file: str | None, *, confirm: bool = True) -> str:
+    if password_file:
+        from pathlib import Path
+
+        lines = Path(password_file).read_text().splitlines()
+        return lines[0] if lines else ""
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+@click.group("user")
+def user() -> None:
+    """Staff accounts (sign-in for the staff, customs and admin pages) and browser device approvals."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--party", "party_id", required=True, help="Party the user acts for (must be registered).")
+@click.option("--role", type=click.Choice(["staff", "customs", "admin"]), required=True,
+              help="staff (supply-chain party), customs (customs party) or admin (party admin).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the password from the first line of this file instead of prompting.")
+def user_create(username: str, party_id: str, role: str, password_file: str | None) -> None:
+    """Create a user bound to a party and a role."""
+    from tracker import accounts
+
+    led = _ledger_for_cli()
+    try:
+        created = accounts.create_user(led, username=username, password=_read_password(password_file),
+                                       party_id=party_id, role=role, now=_now())
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"created {created.username}: {created.role} of {created.party_id}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List users and their devices."""
+    from tracker import accounts
+
+    led = _ledger_for_cli()
+    devices = accounts.list_devices(led)
+    for u in accounts.list_users(led):
+        state = " (disabled)" if u.disabled else ""
+        click.echo(f"{u.username}\t{u.role}\t{u.party_id}{state}")
+        for d in devices:
+            if d.user_id == u.id:
+                click.echo(f"  device {d.keyid}\t{d.status}\t{d.label}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
+def user_passwd(username: str, password_file: str | None) -> None:
+    """Set a user's password (ends the user's other sessions)."""
+    from tracker import accounts
+
+    led = _ledger_for_cli()
+    try:
+        accounts.set_password(led, username, _read_password(password_file))
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"password of {username} changed")
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+def user_disable(username: str, enable: bool) -> None:
+    """Disable (or with --enable, re-enable) a user: a disabled user cannot sign in."""
+    from tracker import accounts
+
+    led = _ledger_for_cli()
+    try:
+        found = next(u for u in accounts.list_users(led) if u.username == username.lower())
+    except StopIteration:
+        raise click.ClickException(f"no user {username!r}") from None
+    accounts.set_disabled(led, found.id, not enable)
+    click.echo(f"{username} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("approve")
+@click.argument("keyid")
+@click.option("--admin-key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The registry admin key file (WAYBILL_HOME/keys/admin.key).")
+def user_approve(keyid: str, admin_key: str) -> None:
+    """Approve a pending browser device key with the admin key file.
+
+    This is how the first admin browser is approved; after that, admins approve devices in the browser."""
+    from tracker import accounts
+    from tracker.home import read_passphrase
+    from tracker.keys import read_key_file
+
+    led = _ledger_for_cli()
+    pending = [d for d in accounts.list_devices(led, status="pending") if d.keyid == keyid.lower()]
+    if not pending:
+        raise click.ClickException(f"no pending device with key id {keyid} (see `tracker user list`)")
+    try:
+        key = read_key_file(admin_key, passphrase=read_passphrase())
+        result = accounts.approve_device_with_key(led, pending[0].id, admin_key=key, now=_now())
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"approved {keyid} for {pending[0].party_id}: {result.event_id}")
