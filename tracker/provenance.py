@@ -11,19 +11,18 @@ key index: the cost follows the path's length, not the ledger's size.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
+import time
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from . import merkle
 from .checkpoint import Checkpoint, verify_checkpoint
 from .dsse import Envelope, parse_envelope
 from .errors import TrackerError
-from .identifiers import ItemKey, is_container_key, parse_key
+from .identifiers import ItemKey, parse_key
 from .keys import verifier_for
 from .ledger import Ledger, party_from_record
 from .statements import SIGNER_ROLES, PartyRecord, Statement, format_time, parse_statement
@@ -95,6 +94,7 @@ class Provenance:
     path: tuple[Mapping[str, Any], ...]
     checkpoint: str | None
     tree_size: int = 0
+    party_names: Mapping[str, str] = field(default_factory=dict)  # display names of every party named; not in JSON
 
     def to_json(self) -> dict[str, Any]:
         return {"item": self.item, "gtin": self.gtin, "serial": self.serial, "product": self.product,
@@ -201,6 +201,26 @@ def _party(record_json: str) -> PartyRecord:
 
 # --- 1: integrity -------------------------------------------------------------------------------------
 
+# A ledger-wide count is the one check here whose cost grows with the ledger, so a match is remembered for a
+# second per (ledger, checkpoint size); a mismatch is never remembered and shows on every lookup.
+COMPLETENESS_TTL = 1.0
+_complete_at: "weakref.WeakKeyDictionary[Ledger, tuple[int, float]]" = weakref.WeakKeyDictionary()
+
+
+def _log_complete(txn: ReadTxn, ledger: Ledger, size: int) -> bool:
+    """Every leaf below the checkpoint's size is still stored. A leaf deleted from the middle of the log
+    (with its index rows) leaves an item's history looking whole; only a count against the signed size
+    shows it."""
+    now = time.monotonic()
+    seen = _complete_at.get(ledger)
+    if seen is not None and seen[0] == size and now - seen[1] < COMPLETENESS_TTL:
+        return True
+    if txn.entry_count(below=size) != size:
+        return False
+    _complete_at[ledger] = (size, now)
+    return True
+
+
 def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: list[int],
                reasons: list[Reason]) -> tuple[Checkpoint | None, str | None, dict[str, Envelope]]:
     envelopes: dict[str, Envelope] = {}
@@ -218,7 +238,7 @@ def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: lis
     for i in missing:
         reasons.append(Reason(code="ledger_integrity_failure",
                               message=f"Ledger entry {i} of this item's history has been deleted."))
-    if txn.tree_size() < cp.size:
+    if txn.tree_size() < cp.size or not _log_complete(txn, ledger, cp.size):
         reasons.append(Reason(code="ledger_integrity_failure",
                               message=f"The ledger holds fewer entries than its signed checkpoint ({cp.size}): "
                                       "records have been deleted, so this history may be incomplete."))
@@ -502,7 +522,8 @@ def lookup(ledger: Ledger, key: str | ItemKey) -> Provenance:
     unique.sort(key=lambda r: order[r.severity])
     return Provenance(item=item, gtin=gtin, serial=serial, product=product, verdict=verdict_for(unique),
                       reasons=tuple(unique), holder=holder, path=tuple(_path_json(path, parties)), checkpoint=note,
-                      tree_size=cp.size if cp else 0)
+                      tree_size=cp.size if cp else 0,
+                      party_names={pid: p.name for pid, p in parties.items() if p is not None})
 
 
 def head(ledger: Ledger, key: str) -> str | None:

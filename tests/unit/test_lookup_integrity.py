@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 from tracker.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from tracker.keys import generate_keypair
 from tracker.ledger import Ledger
-from tracker.provenance import lookup
+from tracker.provenance import COMPLETENESS_TTL, lookup
 from tracker.scenarios import Network, load_scenarios, party_key
 from tracker.signing import new_statement, sign_statement
 from tracker.store import open_store
@@ -227,6 +228,23 @@ def test_erased_sale_at_the_end_of_the_ledger_is_flagged(victim):
     answer = lookup(victim.ledger, victim.bystander)
     assert answer.verdict == "likely_counterfeit", (answer.verdict, answer.holder, answer.to_json()["reasons"])
     assert _integrity_reasons(answer)
+
+
+def test_erased_last_event_mid_ledger_is_flagged(victim):
+    """The same erasure of an item's last event (here its final receipt) when it is not the newest leaf: the
+    item's own history still looks whole (in transit) and the highest leaf index still matches the checkpoint. Only the number of stored leaves below the signed size
+    shows the hole, and a ledger with a hole vouches for no item's history."""
+    index, _, data = victim.entries(victim.target)[-1]
+    assert _statement(data)["type"] == "receive" and index < victim.tree_size() - 1
+    victim.sql("DELETE FROM entries WHERE leaf_index = ?", (index,))
+    victim.sql("DELETE FROM key_events WHERE leaf_index = ?", (index,))
+    reader = Ledger(victim.store)  # a process that starts after the erasure (the victim's own caches a match 1 s)
+    for key in (victim.target, victim.bystander):
+        answer = lookup(reader, key)
+        assert answer.verdict == "likely_counterfeit", (key, answer.verdict, answer.to_json()["reasons"])
+        assert _integrity_reasons(answer)
+    time.sleep(COMPLETENESS_TTL)  # and the long-running reader sees it once its remembered match has lapsed
+    assert lookup(victim.ledger, victim.target).verdict == "likely_counterfeit"
 
 
 # --- (c) two entries' leaf_data swapped ------------------------------------------------------------------

@@ -6,7 +6,7 @@ from flask import Response, jsonify, redirect, render_template, request, url_for
 
 from scanners.decode import decode_image
 from tracker import provenance
-from tracker.errors import InvalidIdentifier, TrackerError
+from tracker.errors import InvalidIdentifier
 from tracker.identifiers import ItemKey, parse_code
 
 from .. import ledger
@@ -28,17 +28,10 @@ def _wording() -> dict[str, object]:
     return {"wording": wording}
 
 
-def _party_names(doc: dict) -> dict[str, str]:
-    """Display names of every party the path mentions. The path names its actors; a shipment's
-    addressee who has not acted yet (in transit) is looked up in the public registry."""
-    names = wording.party_names(doc["path"])
-    for row in doc["path"]:
-        for pid in (row.get("to"), row.get("from")):
-            if pid and pid not in names:
-                try:
-                    names[pid] = ledger().party(pid).name
-                except TrackerError:
-                    names[pid] = pid
+def _party_names(answer: provenance.Provenance) -> dict[str, str]:
+    """Display names of every party the path mentions (actors and addressees), from the lookup itself."""
+    names = wording.party_names([dict(p) for p in answer.path])
+    names.update(answer.party_names)
     return names
 
 
@@ -88,8 +81,8 @@ def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = Non
     return redirect(target, 307)
 
 
-@bp.get("/01/<gtin>/21/<path:serial>")
-@bp.get("/<path:resolver_prefix>/01/<gtin>/21/<path:serial>")
+@bp.get("/01/<gtin>/21/<serial_path:serial>")
+@bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
 @public_lookup
 def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response | str:
     answer = provenance.lookup(ledger(), ItemKey(gtin=gtin, serial=serial))
@@ -98,6 +91,6 @@ def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response
     else:
         doc = answer.to_json()
         response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
-                                            names=_party_names(doc)), mimetype="text/html")
+                                            names=_party_names(answer)), mimetype="text/html")
     response.vary.add("Accept")
     return response
