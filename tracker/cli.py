@@ -55,9 +55,9 @@ class _Group(click.Group):
                     try:
                         return ep.load()
                     except ImportError as exc:  # a plug-in that is not installed: say so, don't crash --help
+                        why = f"`{name}` is unavailable: {exc}"
                         return click.Command(name, help=f"(unavailable: {exc})",
-                                             callback=lambda: _fail(TrackerError(f"`{name}` is unavailable: {exc}",
-                                                                                 code="command_unavailable")))
+                                             callback=lambda: _fail(TrackerError(why, code="command_unavailable")))
         return cmd
 
     def invoke(self, ctx: click.Context) -> Any:

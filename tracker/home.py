@@ -14,7 +14,7 @@ from .config import Config, load_config
 from .errors import KeyFileError, NotFound
 from .keys import KeyPair, generate_keypair, read_key_file, write_key_file
 from .ledger import Ledger
-from .store import open_store
+from .store import open_store, sqlite_file
 
 __all__ = ["InitResult", "init", "open_ledger", "read_passphrase"]
 
@@ -75,6 +75,10 @@ def init(config: Config | None = None, *, admin_key_file: str | os.PathLike[str]
 def open_ledger(config: Config | None = None, *, writable: bool = True, passphrase: str | None = None) -> Ledger:
     """The initialised ledger; with ``writable`` it carries the ledger's signing key for appends."""
     config = config or load_config()
+    db_file = sqlite_file(config.database_url)
+    if db_file is not None and not db_file.exists():  # don't leave an empty database behind a typo'd home
+        raise NotFound(f"no ledger at {db_file}: run `tracker init` first (or set WAYBILL_HOME)",
+                       code="not_initialised")
     store = open_store(config.database_url)
     key: KeyPair | None = None
     if writable:

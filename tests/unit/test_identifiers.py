@@ -231,7 +231,7 @@ def test_parse_digital_link_container() -> None:
     f"https://id.example.com/01/{GTIN}",              # no serial: not a serialised item
     f"https://id.example.com/01/{GTIN}/21/",
     f"https://id.example.com/01/{GTIN}/21/A%20B",       # space is not AI-82
-    f"https://id.example.com/01/09506000134353/21/A",   # bad check digit
+    "https://id.example.com/01/09506000134353/21/A",   # bad check digit
     f"https://id.example.com/01/{GTIN}/21/" + "X" * 21,
     "https://id.example.com/",
     "https://id.example.com/product/123",

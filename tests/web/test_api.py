@@ -471,7 +471,7 @@ def test_consistency_proof_errors(client, ledger, openapi):
     size = ledger.size()
     for query, code in [("", "missing_parameter"), ("?first=1", "missing_parameter"),
                         ("?first=x&second=2", "invalid_tree_size"), ("?first=1&second=1.5", "invalid_tree_size"),
-                        (f"?first=3&second=2", "invalid_tree_size"), (f"?first=0&second={size}", "invalid_tree_size"),
+                        ("?first=3&second=2", "invalid_tree_size"), (f"?first=0&second={size}", "invalid_tree_size"),
                         (f"?first=1&second={size + 1}", "invalid_tree_size")]:
         response = client.get("/api/v1/proof/consistency" + query)
         assert_error(response, 400, code)
