@@ -493,7 +493,7 @@ def test_lookup_exit_codes_follow_the_verdict(chain):
 
     # suspicious: customs holds the shipment
     chain.commission("H1")
-    s = t.record("ship", chain.acme, "--item", item("H1"), "--to", "pearl")
+    t.record("ship", chain.acme, "--item", item("H1"), "--to", "pearl")
     t.record("inspect", chain.customs, "--item", item("H1"), "--decision", "held")
     held = t("lookup", item("H1"))
     assert held.exit_code == 1, held.stdout
@@ -631,7 +631,10 @@ def test_demo_builds_once_and_verifies(tracker):
     # the sample links it prints get the verdict they are listed under
     expected = {"genuine": 0, "suspicious": 1, "likely_counterfeit": 2, "unknown": 2}
     kind, checked = None, 0
-    for line in first.stdout.splitlines()[1:]:
+    samples, _, sign_ins = first.stdout.partition("demo sign-ins")
+    for line in samples.splitlines()[1:]:
+        if not line.strip():
+            continue
         if line.strip().endswith(":"):
             kind = line.strip()[:-1]
             continue
@@ -640,3 +643,8 @@ def test_demo_builds_once_and_verifies(tracker):
         assert tracker("lookup", url).exit_code == expected[kind], (kind, url)
         checked += 1
     assert checked >= 3
+    # and it prints the demo sign-ins, which exist as users bound to their parties
+    listed = {line.split()[0]: line.split()[1] for line in sign_ins.splitlines()[1:] if line.strip()}
+    assert listed["admin"] == "waybill-admin" and listed["customs-de"] == "waybill-customs", sign_ins
+    users = tracker.ok("user", "list").stdout
+    assert "customs-de\tcustoms\tde-customs" in users and "hh-staff\tstaff\thh-warehouse" in users, users
