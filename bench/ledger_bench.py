@@ -3,7 +3,9 @@
 each printed beside the raw Ed25519 verification rate of pynacl measured in the same run.
 
 Targets (issue): verify >= 60 % of raw verify/s; batch ingest >= 40 % of raw verify/s (on SQLite).
-A benchmark, not a test: it prints PASS/MISS and always exits 0 unless something crashes.
+A benchmark, not a test: it prints PASS/MISS and always exits 0 unless something crashes. Each phase's ratio
+is taken against the raw rate sampled between that phase's own batches (same machine conditions); the ratio to
+the standalone raw rate measured first is printed beside it.
 
     python bench/ledger_bench.py --quick
     python bench/ledger_bench.py                                   # 100k entries, SQLite in a temp dir
@@ -29,7 +31,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import nacl
 import nacl.signing
@@ -159,14 +161,45 @@ def raw_pairs(n: int, keys: list[KeyPair]) -> list[tuple[nacl.signing.VerifyKey,
 
 
 def raw_verify_rate(pairs: list[tuple[nacl.signing.VerifyKey, bytes, bytes]], rounds: int = 3) -> float:
-    """Median over ``rounds`` passes of single-threaded VerifyKey.verify(message, signature)."""
+    """Best of ``rounds`` passes of single-threaded VerifyKey.verify(message, signature): interference from
+    the rest of the machine only ever lowers a rate, so the best pass is the closest to the real one."""
     rates = []
     for _ in range(rounds):
         t = time.perf_counter()
         for vk, msg, sig in pairs:
             vk.verify(msg, sig)
         rates.append(len(pairs) / (time.perf_counter() - t))
-    return statistics.median(rates)
+    return max(rates)
+
+
+class RawSampler:
+    """Raw pynacl verify rate sampled in small untimed slices *between* a phase's own units of work, so each
+    phase is compared with the machine as it was during that phase (shared CI boxes drift by 2x)."""
+
+    def __init__(self, pairs: list[tuple[nacl.signing.VerifyKey, bytes, bytes]], *, enabled: bool = True) -> None:
+        self.pairs, self.enabled, self.pos = pairs, enabled, 0
+        self.stats: dict[str, list[float]] = {}
+        self.current = ""
+
+    def phase(self, name: str) -> None:
+        self.current = name
+        self.stats.setdefault(name, [0.0, 0.0])
+
+    def sample(self, n: int = 300) -> None:
+        if not self.enabled:
+            return
+        batch = [self.pairs[(self.pos + i) % len(self.pairs)] for i in range(n)]
+        self.pos = (self.pos + n) % len(self.pairs)
+        t = time.perf_counter()
+        for vk, msg, sig in batch:
+            vk.verify(msg, sig)
+        st = self.stats[self.current]
+        st[0] += n
+        st[1] += time.perf_counter() - t
+
+    def rate(self, name: str) -> float | None:
+        n, secs = self.stats.get(name, (0, 0.0))
+        return n / secs if n else None
 
 
 # --- workload ----------------------------------------------------------------------------------------
@@ -280,9 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     # 1. raw pynacl rate, before anything else.
     net = Network(args.manufacturers)
     pairs = raw_pairs(args.raw, list(net.keys.values()))
-    raw_rate = raw_verify_rate(pairs)
+    raw_start = raw_verify_rate(pairs)
     avg_msg = sum(len(m) for _, m, _ in pairs) / len(pairs)
-    err(f"  raw pynacl VerifyKey.verify: {raw_rate:,.0f}/s over {len(pairs):,} PAEs (avg {avg_msg:.0f} B)")
+    err(f"  raw pynacl VerifyKey.verify: {raw_start:,.0f}/s over {len(pairs):,} PAEs (avg {avg_msg:.0f} B)")
+    sampler = RawSampler(pairs[:2000], enabled=not args.profile)
     del pairs
 
     # 2. pre-sign everything before any timing.
@@ -311,12 +345,12 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(r, Exception):
                     raise r
 
-            # 3. batch ingest.
+            # 3. batch ingest. Between batches (untimed) a slice of raw verifies samples the machine's speed.
             prog = Progress("ingest", len(bulk))
             lat: list[float] = []
             errors: list[Exception] = []
+            sampler.phase("ingest")
             with maybe_profile(args.profile, "ingest", out_dir, args.profile_top):
-                t_ing = time.perf_counter()
                 for i in range(0, len(bulk), args.batch):
                     chunk = bulk[i:i + args.batch]
                     t = time.perf_counter()
@@ -324,75 +358,95 @@ def main(argv: list[str] | None = None) -> int:
                     lat.append(time.perf_counter() - t)
                     errors.extend(r for r in res if isinstance(r, Exception) or not r.created)
                     prog(len(chunk))
-                t_ing = time.perf_counter() - t_ing
+                    sampler.sample()
+            t_ing = sum(lat)
             prog.close()
             if errors:
                 err(f"  WARNING: {len(errors)} envelopes were not created; first: {errors[0]!r}")
             ingest_rate = (len(bulk) - len(errors)) / t_ing
 
-            # 4. full-ledger verify.
+            # 4. full-ledger verify. The progress callback's own time (incl. its raw sample) is subtracted.
             size = ledger.size()
             prog = Progress("verify", size)
+            sampler.phase("verify")
+            excluded = 0.0
+
+            def on_progress(n: int, total: int) -> None:
+                nonlocal excluded
+                t = time.perf_counter()
+                prog(n, total)
+                sampler.sample()
+                excluded += time.perf_counter() - t
+
             with maybe_profile(args.profile, "audit", out_dir, args.profile_top):
                 t_aud = time.perf_counter()
-                report = ledger.audit(progress=prog)
-                t_aud = time.perf_counter() - t_aud
+                report = ledger.audit(progress=on_progress)
+                t_aud = time.perf_counter() - t_aud - excluded
             prog.close()
             verify_rate = report.entries / t_aud
 
             # 5. single appends (after the audit, so the audited ledger has only batch checkpoints).
             prog = Progress("single", len(singles))
+            sampler.phase("single")
+            t_one = 0.0
             with maybe_profile(args.profile, "single", out_dir, args.profile_top):
-                t_one = time.perf_counter()
-                for env in singles:
+                for k, env in enumerate(singles, 1):
+                    t = time.perf_counter()
                     ledger.append(env, now=now)
+                    t_one += time.perf_counter() - t
                     prog(1)
-                t_one = time.perf_counter() - t_one
+                    if k % 50 == 0:
+                        sampler.sample(100)
             prog.close()
             single_rate = len(singles) / t_one if singles else 0.0
         finally:
             store.close()
 
-    # drift check: the machine may be busier now than at the start.
-    raw_after = raw_verify_rate(raw_pairs(min(args.raw, 5000), list(net.keys.values())), rounds=1)
+    # Re-measure: CPU frequency and neighbours drift over a run of minutes.
+    raw_end = raw_verify_rate(raw_pairs(min(args.raw, 5000), list(net.keys.values())))
+    raw_best = max(raw_start, raw_end)
     gc.unfreeze()
 
-    def verdict(ratio: float, target: float) -> str:
+    def verdict(ratio: float, target: float | None) -> str:
+        if target is None:
+            return "(no target)"
         return ("PASS" if ratio >= target else "MISS") + f" (target >= {target:.0%})"
 
     p50 = statistics.median(lat) * 1e3
-    p95 = sorted(lat)[max(0, int(len(lat) * 0.95) - 1)] * 1e3
-    rows = [
-        ("raw Ed25519 verify (pynacl, 1 thread)", f"{raw_rate:,.0f}/s", "100.0%", ""),
-        (f"ingest: append_batch x{args.batch}", f"{ingest_rate:,.0f}/s", f"{ingest_rate / raw_rate:.1%}",
-         verdict(ingest_rate / raw_rate, INGEST_TARGET)),
-        ("verify: Ledger.audit() whole ledger", f"{verify_rate:,.0f}/s", f"{verify_rate / raw_rate:.1%}",
-         verdict(verify_rate / raw_rate, VERIFY_TARGET)),
-        ("single: Ledger.append", f"{single_rate:,.0f}/s", f"{single_rate / raw_rate:.1%}", "(no target)"),
-    ]
-    w = max(len(r[0]) for r in rows)
+    p95 = sorted(lat)[max(0, -(-len(lat) * 95 // 100) - 1)] * 1e3  # nearest rank
+    results: dict[str, dict[str, Any]] = {}
+    for key, label, rate, target in (
+            ("ingest", f"ingest: append_batch x{args.batch}", ingest_rate, INGEST_TARGET),
+            ("verify", "verify: Ledger.audit() whole ledger", verify_rate, VERIFY_TARGET),
+            ("single", "single: Ledger.append", single_rate, None)):
+        raw_here = sampler.rate(key) or raw_best
+        results[key] = {"label": label, "per_s": rate, "raw_during_per_s": raw_here, "ratio": rate / raw_here,
+                        "ratio_vs_standalone_raw": rate / raw_best, "target": target,
+                        "pass": None if target is None else rate / raw_here >= target}
+
+    w = 38
     print(f"\nWaybill ledger bench -- {db_label}; {report.entries:,} entries "
           f"({args.entries:,} commissions + genesis + {len(parties)} parties), envelopes as {args.form}"
           + ("; UNDER cProfile" if args.profile else ""))
-    print(f"{'measure':<{w}}  {'rate':>12}  {'vs raw':>7}  result")
-    print("-" * (w + 45))
-    for name, rate, ratio, res in rows:
-        print(f"{name:<{w}}  {rate:>12}  {ratio:>7}  {res}")
-    print("-" * (w + 45))
-    print(f"ingest {t_ing:.2f}s (batch latency p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(lat) * 1e3:.1f} ms); "
-          f"verify {t_aud:.2f}s ({report.checkpoints} checkpoints); single {t_one:.2f}s; "
-          f"raw verify re-measured at the end: {raw_after:,.0f}/s")
+    print(f"{'measure':<{w}}  {'rate':>9}  {'raw now':>9}  {'vs raw':>7}  result")
+    print("-" * (w + 60))
+    print(f"{'raw Ed25519 verify (pynacl, 1 thread)':<{w}}  {raw_start:>7,.0f}/s  {'':>9}  {'100.0%':>7}  "
+          f"best of 3 at start; {raw_end:,.0f}/s at end")
+    for r in results.values():
+        print(f"{r['label']:<{w}}  {r['per_s']:>7,.0f}/s  {r['raw_during_per_s']:>7,.0f}/s  {r['ratio']:>7.1%}  "
+              f"{verdict(r['ratio'], r['target'])}  [{r['ratio_vs_standalone_raw']:.1%} of best standalone raw]")
+    print("-" * (w + 60))
+    print(f"'raw now' = pynacl verify/s sampled between the phase's own batches (same machine conditions);\n"
+          f"ingest {t_ing:.2f}s (batch latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(lat) * 1e3:.0f} ms); "
+          f"verify {t_aud:.2f}s ({report.checkpoints} checkpoints); single {t_one:.2f}s")
 
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "db": db_label, "entries": report.entries, "batch": args.batch, "form": args.form,
-            "profiled": args.profile, "raw_verify_per_s": raw_rate, "raw_verify_end_per_s": raw_after,
-            "ingest_per_s": ingest_rate, "ingest_ratio": ingest_rate / raw_rate,
-            "ingest_pass": ingest_rate / raw_rate >= INGEST_TARGET,
-            "verify_per_s": verify_rate, "verify_ratio": verify_rate / raw_rate,
-            "verify_pass": verify_rate / raw_rate >= VERIFY_TARGET,
-            "single_per_s": single_rate, "single_count": len(singles),
+            "db": db_label, "entries": report.entries, "commissions": args.entries, "batch": args.batch,
+            "form": args.form, "profiled": args.profile, "raw_verify_start_per_s": raw_start,
+            "raw_verify_end_per_s": raw_end, **results,
             "batch_latency_ms": {"p50": p50, "p95": p95, "max": max(lat) * 1e3},
+            "seconds": {"ingest": t_ing, "verify": t_aud, "single": t_one},
         }, indent=1) + "\n")
     return 0
 
