@@ -22,6 +22,7 @@ __all__ = [
     "frontier_nodes",
     "range_nodes",
     "range_hash",
+    "fold_nodes",
     "inclusion_ranges",
     "consistency_ranges",
     "verify_inclusion",
@@ -122,7 +123,12 @@ def range_nodes(start: int, end: int) -> list[NodeId]:
 
 def range_hash(start: int, end: int, nodes: Mapping[NodeId, bytes]) -> bytes:
     """``MTH(D[start:end])`` from perfect node hashes (which must include ``range_nodes(start, end)``)."""
-    parts = [nodes[n] for n in range_nodes(start, end)]
+    return fold_nodes(range_nodes(start, end), nodes)
+
+
+def fold_nodes(ids: Sequence[NodeId], nodes: Mapping[NodeId, bytes]) -> bytes:
+    """The hash of a range from its ``range_nodes`` decomposition (for callers that already have it)."""
+    parts = [nodes[n] for n in ids]
     h = parts[-1]
     for left in reversed(parts[:-1]):
         h = node_hash(left, h)

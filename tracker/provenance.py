@@ -242,17 +242,17 @@ def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: lis
         reasons.append(Reason(code="ledger_integrity_failure",
                               message=f"The ledger holds fewer entries than its signed checkpoint ({cp.size}): "
                                       "records have been deleted, so this history may be incomplete."))
-    ranges: dict[int, list[tuple[int, int]]] = {}
+    proofs: dict[int, list[list[merkle.NodeId]]] = {}  # leaf -> the perfect nodes of each proof hash
     for ev in path:
         if ev.leaf_index >= cp.size:
             reasons.append(Reason(code="ledger_integrity_failure", event_id=ev.event_id,
                                   message="This event is not covered by any signed checkpoint: it was written "
                                           "into the database outside the ledger."))
             continue
-        ranges[ev.leaf_index] = merkle.inclusion_ranges(ev.leaf_index, cp.size)
-    nodes = txn.nodes([n for rs in ranges.values() for a, b in rs for n in merkle.range_nodes(a, b)])
+        proofs[ev.leaf_index] = [merkle.range_nodes(a, b) for a, b in merkle.inclusion_ranges(ev.leaf_index, cp.size)]
+    nodes = txn.nodes([n for parts in proofs.values() for ids in parts for n in ids])
     for ev in path:
-        if ev.leaf_index not in ranges:
+        if ev.leaf_index not in proofs:
             continue
         problem = None
         try:
@@ -262,7 +262,7 @@ def _integrity(txn: ReadTxn, ledger: Ledger, path: list[PathEvent], missing: lis
             if env.event_id != ev.event_id or ev.statement is None:
                 problem = "This event's stored record does not match what was signed."
             else:
-                proof = [merkle.range_hash(a, b, nodes) for a, b in ranges[ev.leaf_index]]
+                proof = [merkle.fold_nodes(ids, nodes) for ids in proofs[ev.leaf_index]]
                 merkle.verify_inclusion(merkle.leaf_hash(ev.entry.leaf_data), ev.leaf_index, cp.size, proof,
                                         cp.root_hash)
                 envelopes[ev.event_id] = env

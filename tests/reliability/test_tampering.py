@@ -185,7 +185,7 @@ def test_tampering_is_named_by_tracker_verify_and_shown_on_every_affected_page(i
         else:
             assert (verdict, codes) == ("genuine", set()), (case, item, after[item])
     figures.update(backend=backend, case=case, entry_named=first_bad, affected_items=len(affected),
-                   bystanders_genuine=ITEMS - len(affected))
+                   bystanders_genuine=sum(v == ("genuine", set()) for v in after.values()))
 
 
 # --- an erasure that leaves the item's own history looking whole -----------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import create_engine, event, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -51,17 +51,26 @@ class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Plain DB-API on the transaction's own connection: the lookup path runs a handful of small queries,
+        and SQLAlchemy's per-statement machinery cost as much as the queries themselves."""
+        cur = self.conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(sql, tuple(params))
+            return cur.fetchall()
+        finally:
+            cur.close()
+
     # reads
     def tree_size(self) -> int:
-        top = self.conn.execute(select(func.max(E.c.leaf_index))).scalar()
+        top = self._rows("SELECT max(leaf_index) FROM entries")[0][0]
         return 0 if top is None else top + 1
 
     def entry_count(self, below: int | None = None) -> int:
         # Unlike tree_size, this sees a row deleted from the middle of the log.
-        query = select(func.count()).select_from(E)
-        if below is not None:
-            query = query.where(E.c.leaf_index < below)
-        return int(self.conn.execute(query).scalar() or 0)
+        if below is None:
+            return int(self._rows("SELECT count(*) FROM entries")[0][0])
+        return int(self._rows(f"SELECT count(*) FROM entries WHERE leaf_index < {self._mark}", (below,))[0][0])
 
     @property
     def _mark(self) -> str:
@@ -84,7 +93,7 @@ class SqlTxn:
         def run() -> None:
             if clauses:
                 sql = "SELECT level, idx, hash FROM merkle_nodes WHERE " + " OR ".join(clauses)
-                for level, idx, h in self.conn.exec_driver_sql(sql, tuple(params)):
+                for level, idx, h in self._rows(sql, params):
                     out[(level, idx)] = bytes(h)
                 clauses.clear()
                 params.clear()
@@ -126,7 +135,7 @@ class SqlTxn:
             part = idx[i:i + 500]
             sql = ("SELECT leaf_index, event_id, type, actor, time, leaf_data FROM entries "
                    f"WHERE leaf_index IN ({self._marks(len(part))})")
-            for li, eid, typ, actor, when, data in self.conn.exec_driver_sql(sql, tuple(part)):
+            for li, eid, typ, actor, when, data in self._rows(sql, part):
                 out[li] = StoredEntry(leaf_index=li, event_id=eid, type=typ, actor=actor, time=when,
                                       leaf_data=bytes(data))
         return out
@@ -150,7 +159,7 @@ class SqlTxn:
         for i in range(0, len(keys), 500):
             part = keys[i:i + 500]
             sql = f"SELECT key, leaf_index FROM key_events WHERE key IN ({self._marks(len(part))})"
-            for key, li in self.conn.exec_driver_sql(sql, tuple(part)):
+            for key, li in self._rows(sql, part):
                 out[key].append(li)
         for leaves in out.values():
             leaves.sort()
@@ -178,7 +187,7 @@ class SqlTxn:
         if not ids:
             return {}
         sql = f"SELECT id, record FROM parties WHERE id IN ({self._marks(len(ids))})"
-        return {pid: rec for pid, rec in self.conn.exec_driver_sql(sql, tuple(ids))}
+        return {pid: rec for pid, rec in self._rows(sql, ids)}
 
     def party_records(self) -> dict[str, str]:
         return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).order_by(P.c.id))}
@@ -187,8 +196,11 @@ class SqlTxn:
         return self.conn.execute(select(PK.c.party_id).where(PK.c.keyid == keyid)).scalar()
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        row = self.conn.execute(select(C).order_by(C.c.size.desc()).limit(1)).first()
-        return _checkpoint(row) if row else None
+        rows = self._rows("SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1")
+        if not rows:
+            return None
+        size, root, note, created = rows[0]
+        return StoredCheckpoint(size=size, root_hash=bytes(root), note=note, created_at=created)
 
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
         for row in self.conn.execute(select(C).order_by(C.c.size)).all():
