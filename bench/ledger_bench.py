@@ -439,12 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"'raw now' = pynacl verify/s sampled between the phase's own batches (same machine conditions);\n"
           f"ingest {t_ing:.2f}s (batch latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(lat) * 1e3:.0f} ms); "
           f"verify {t_aud:.2f}s ({report.checkpoints} checkpoints); single {t_one:.2f}s")
+    from tracker.keys import PARALLEL_MIN, verify_threads
+    print(f"the ledger verifies batches of >= {PARALLEL_MIN} signatures on {verify_threads()} thread(s) "
+          "(libsodium runs without the GIL; WAYBILL_VERIFY_THREADS=1 for one core); the raw baseline is 1 thread")
 
     if args.json:
         Path(args.json).write_text(json.dumps({
             "db": db_label, "entries": report.entries, "commissions": args.entries, "batch": args.batch,
             "form": args.form, "profiled": args.profile, "raw_verify_start_per_s": raw_start,
-            "raw_verify_end_per_s": raw_end, **results,
+            "raw_verify_end_per_s": raw_end, "verify_threads": __import__("tracker.keys").keys.verify_threads(),
+            **results,
             "batch_latency_ms": {"p50": p50, "p95": p95, "max": max(lat) * 1e3},
             "seconds": {"ingest": t_ing, "verify": t_aud, "single": t_one},
         }, indent=1) + "\n")

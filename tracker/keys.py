@@ -7,8 +7,10 @@ import base64
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import nacl.exceptions
 import nacl.pwhash
@@ -26,6 +28,9 @@ __all__ = [
     "keypair_from_seed",
     "verifier_for",
     "verify_signature",
+    "verify_many",
+    "verify_threads",
+    "SignatureJob",
     "is_valid_signature",
     "write_key_file",
     "read_key_file",
@@ -112,6 +117,54 @@ def verifier_for(public_key: bytes) -> Verifier:
             _VERIFIERS.clear()
         v = _VERIFIERS[public_key] = Verifier(public_key)
     return v
+
+
+SignatureJob = tuple[bytes, bytes, bytes]  # (public key, message, signature)
+PARALLEL_MIN = 64  # below this many signatures, handing work to threads costs more than it saves
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def verify_threads() -> int:
+    """Threads for bulk verification: the cores this process may use (at most 8), or WAYBILL_VERIFY_THREADS."""
+    configured = os.environ.get("WAYBILL_VERIFY_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool
+    # A pool made before a fork (gunicorn preloading the app) has no threads in the child: make a new one.
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=threads, thread_name_prefix="waybill-verify"))
+    return _pool[1]
+
+
+def _valid_all(jobs: Sequence[SignatureJob]) -> list[bool]:
+    out = []
+    for public_key, message, signature in jobs:
+        try:
+            out.append(verifier_for(public_key).is_valid(message, signature))
+        except VerificationError:  # not a usable public key
+            out.append(False)
+    return out
+
+
+def verify_many(jobs: Sequence[SignatureJob]) -> list[bool]:
+    """Whether each (public key, message, signature) verifies, spread over several cores: libsodium runs
+    without the GIL (cffi releases it around the call), so bulk ingest and audits need not be bound by one
+    core's Ed25519 rate."""
+    threads = verify_threads()
+    if len(jobs) < PARALLEL_MIN or threads < 2:
+        return _valid_all(jobs)
+    step = -(-len(jobs) // threads)
+    chunks = [jobs[i:i + step] for i in range(0, len(jobs), step)]
+    pool = _executor(threads)
+    futures = [pool.submit(_valid_all, chunk) for chunk in chunks[1:]]
+    out = _valid_all(chunks[0])  # this thread takes a share too
+    for future in futures:
+        out.extend(future.result())
+    return out
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:

@@ -13,14 +13,14 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 from . import merkle
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
 from .dsse import PAYLOAD_TYPE, Envelope, Signature, event_id_of, parse_envelope, sign_envelope
 from .errors import (IntegrityError, InvalidInput, InvalidStatement, NotFound, Rejected, TrackerError,
                      VerificationError)
-from .keys import KeyPair, verifier_for
+from .keys import PARALLEL_MIN, KeyPair, SignatureJob, verifier_for, verify_many
 from .statements import (SIGNER_ROLES, PartyRecord, Statement, _party, format_time, parse_statement,
                          parse_time, statement_bytes)
 from .store.base import ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
@@ -50,9 +50,11 @@ def party_from_record(record_json: str) -> PartyRecord:
     return _party(json.loads(record_json))
 
 
-def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, now: datetime | None) -> None:
+def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, now: datetime | None,
+                   verified: AbstractSet[SignatureJob] = frozenset()) -> None:
     """Checks 5–7: the signer is registered, one signature verifies under its key valid at ``time``
-    (and not revoked by ``now`` when given), and it holds the role the statement type needs."""
+    (and not revoked by ``now`` when given), and it holds the role the statement type needs.
+    ``verified`` holds (public key, message, signature) triples already verified in bulk."""
     if party is None:
         raise Rejected(f"actor {st.actor!r} is not a registered party", code="unknown_party", field="actor")
     message = env.pae()
@@ -69,7 +71,8 @@ def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, n
             reasons.append(("revoked_key" if key.revoked_at and st.time >= key.revoked_at else "key_not_valid",
                             f"key {sig.keyid} of {party.id} is not valid at {st.time_str}"))
             continue
-        if not verifier_for(key.public_key).is_valid(message, sig.sig):
+        if (key.public_key, message, sig.sig) not in verified and not verifier_for(key.public_key).is_valid(
+                message, sig.sig):
             reasons.append(("bad_signature", f"signature by key {sig.keyid} does not verify"))
             continue
         break
@@ -79,6 +82,9 @@ def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, n
     if not set(party.roles) & SIGNER_ROLES[st.type]:
         raise Rejected(f"{party.id} (roles: {', '.join(party.roles)}) may not sign a {st.type} statement",
                        code="unauthorized_signer", field="actor")
+
+
+_Parsed = tuple[Envelope, Statement, dict, bytes]  # a stored entry read for the audit
 
 
 class _Admission:
@@ -193,6 +199,7 @@ class Ledger:
             except TrackerError as exc:
                 parsed.append(exc)
         results: list[AppendResult | TrackerError] = []
+        verified = self._preverify([p for p in parsed if not isinstance(p, TrackerError)]) if admit else frozenset()
         with self.store.write() as txn:
             size = txn.tree_size()
             adm = _Admission(txn)
@@ -212,7 +219,7 @@ class Ledger:
                     continue
                 try:
                     if admit:
-                        self._admit(adm, env, st, now=now)
+                        self._admit(adm, env, st, now=now, verified=verified)
                     elif st.type == "party":
                         raise Rejected("party statements cannot be imported: the registry changes only "
                                        "through admitted, admin-signed statements", code="unauthorized_signer",
@@ -230,12 +237,34 @@ class Ledger:
                 self._commit(txn, admitted, frontier, now=now)
         return results
 
-    def _admit(self, adm: _Admission, env: Envelope, st: Statement, *, now: datetime) -> None:
+    def _preverify(self, items: Sequence[tuple[Envelope, Statement]]) -> AbstractSet[SignatureJob]:
+        """Verify a batch's signatures on every core before taking the write lock, under the keys the
+        registry holds now; admission still runs every check in order and verifies whatever this missed
+        (keys registered earlier in the same batch)."""
+        if len(items) < PARALLEL_MIN:
+            return frozenset()
+        with self.store.read() as txn:
+            records = txn.party_records_for({st.actor for _, st in items})
+        parties = {pid: party_from_record(rec) for pid, rec in records.items()}
+        jobs: list[SignatureJob] = []
+        for env, st in items:
+            party = parties.get(st.actor)
+            if party is None:
+                continue
+            message = env.pae()
+            for sig in env.signatures:
+                key = party.key(sig.keyid)
+                if key is not None:
+                    jobs.append((key.public_key, message, sig.sig))
+        return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
+
+    def _admit(self, adm: _Admission, env: Envelope, st: Statement, *, now: datetime,
+               verified: AbstractSet[SignatureJob] = frozenset()) -> None:
         if st.time > now + CLOCK_SKEW:
             raise Rejected(f"time {st.time_str} is in the future (more than 5 minutes ahead)", code="future_time",
                            field="time")
         party = adm.party(st.actor)
-        _signing_check(st, env, party, now=now)
+        _signing_check(st, env, party, now=now, verified=verified)
         if st.type == "party":
             self._admit_party(adm, st)
         elif st.type == "receive":
@@ -418,9 +447,18 @@ class Ledger:
 
             expected_index: set[tuple[str, int]] = set()
 
+            keyring = {k.keyid: k.public_key for rec in txn.party_records().values()
+                       for k in party_from_record(rec).keys}
+            parsed: list[_Parsed | IntegrityError] = []
+
             def flush() -> None:
                 if not chunk:
                     return
+                verified = self._audit_preverify(parsed, keyring)
+                for entry, one in zip(chunk, parsed):
+                    expected_index.update((k, entry.leaf_index) for k in self._audit_entry(entry, one, registry,
+                                                                                            verified))
+                parsed.clear()
                 lo, hi = chunk[0].leaf_index, chunk[-1].leaf_index
                 stored_index = txn.key_events_between(lo, hi)
                 if stored_index != expected_index:
@@ -446,9 +484,10 @@ class Ledger:
 
             for entry in txn.iter_entries():
                 if entry.leaf_index != expected:
+                    flush()  # anything wrong before the gap is named first
                     raise IntegrityError(f"entry {expected} is missing (the next stored entry is {entry.leaf_index})")
-                expected_index.update((k, entry.leaf_index) for k in self._audit_entry(entry, registry))
                 chunk.append(entry)
+                parsed.append(self._audit_parse(entry))
                 expected += 1
                 if len(chunk) >= 2000:
                     flush()
@@ -492,10 +531,23 @@ class Ledger:
             raise IntegrityError("the stored key-to-party table disagrees with the signed party statements")
 
     @staticmethod
-    def _audit_entry(entry: StoredEntry, registry: dict[str, PartyRecord]) -> tuple[str, ...]:
-        """Signature and signer checks for one stored entry, under the registry as it stood at that entry.
-        Field validation was the door's job; here only what a forger or an editor could change matters,
-        and the Merkle checks in ``audit`` cover every byte of the row."""
+    def _audit_preverify(parsed: Sequence["_Parsed | IntegrityError"], keyring: Mapping[str, bytes]
+                         ) -> AbstractSet[SignatureJob]:
+        """A chunk's signatures verified on every core under the keys their key ids name in the stored
+        registry; the in-order checks then only look results up (and verify what this could not)."""
+        jobs: list[SignatureJob] = []
+        for one in parsed:
+            if isinstance(one, IntegrityError):
+                continue
+            message = one[0].pae()
+            for sig in one[0].signatures:
+                public_key = keyring.get(sig.keyid)
+                if public_key is not None:
+                    jobs.append((public_key, message, sig.sig))
+        return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
+
+    @staticmethod
+    def _audit_parse(entry: StoredEntry) -> "_Parsed | IntegrityError":
         where = f"entry {entry.leaf_index} ({entry.event_id})"
         try:
             doc = json.loads(entry.leaf_data)
@@ -513,14 +565,26 @@ class Ledger:
             if st.type not in SIGNER_ROLES:
                 raise InvalidStatement(f"unknown type {st.type!r}")
         except (TrackerError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise IntegrityError(f"{where} is not a well-formed statement: {exc}") from exc
+            return IntegrityError(f"{where} is not a well-formed statement: {exc}")
+        return env, st, body, payload
+
+    @staticmethod
+    def _audit_entry(entry: StoredEntry, parsed: "_Parsed | IntegrityError", registry: dict[str, PartyRecord],
+                     verified: AbstractSet[SignatureJob]) -> tuple[str, ...]:
+        """Signature and signer checks for one stored entry, under the registry as it stood at that entry.
+        Field validation was the door's job; here only what a forger or an editor could change matters,
+        and the Merkle checks in ``audit`` cover every byte of the row."""
+        if isinstance(parsed, IntegrityError):
+            raise parsed
+        env, st, body, payload = parsed
+        where = f"entry {entry.leaf_index} ({entry.event_id})"
         if (event_id_of(payload) != entry.event_id or st.type != entry.type or st.actor != entry.actor
                 or body.get("time") != entry.time):
             raise IntegrityError(f"{where}: the row's columns disagree with its signed payload")
         touched = tuple(body.get("items") or ()) + ((body["container"],) if body.get("container") else ())
         party = st.party if (entry.leaf_index == 0 and st.type == "party") else registry.get(st.actor)
         try:
-            _signing_check(st, env, party, now=None)
+            _signing_check(st, env, party, now=None, verified=verified)
         except Rejected as exc:
             raise IntegrityError(f"{where}: {exc.code}: {exc}") from exc
         if st.type == "party":
