@@ -66,11 +66,13 @@ class SqlTxn:
         top = self._rows("SELECT max(leaf_index) FROM entries")[0][0]
         return 0 if top is None else top + 1
 
-    def entry_count(self, below: int | None = None) -> int:
-        # Unlike tree_size, this sees a row deleted from the middle of the log.
+    def entry_count(self, below: int | None = None, start: int = 0) -> int:
+        """Stored entries with ``start <= leaf_index < below``. Unlike tree_size, this sees a row deleted
+        from the middle of the log."""
         if below is None:
-            return int(self._rows("SELECT count(*) FROM entries")[0][0])
-        return int(self._rows(f"SELECT count(*) FROM entries WHERE leaf_index < {self._mark}", (below,))[0][0])
+            below = 1 << 62
+        sql = f"SELECT count(*) FROM entries WHERE leaf_index >= {self._mark} AND leaf_index < {self._mark}"
+        return int(self._rows(sql, (start, below))[0][0])
 
     @property
     def _mark(self) -> str:
