@@ -164,7 +164,13 @@ def test_enrol_approve_release_receive_ship(site, browser, artifacts):
     staff.check('input[name="mode"][value="receive"]')
     staff.click("#camera-toggle")
     item = staff.locator(f'#items li[data-key="{hld}"]')
-    item.wait_for()
+    try:
+        item.wait_for(timeout=30_000)
+    except Exception as exc:  # say what the page said about its camera, not only "timeout"
+        raise AssertionError(f"the camera did not deliver the label: camera state "
+                             f"{staff.inner_text('#camera-state')!r}, decoder "
+                             f"{staff.get_attribute('#camera-state', 'data-decoder')!r}, page errors "
+                             f"{getattr(staff, 'errors', None)!r}") from exc
     staff.wait_for_selector(f'#items li[data-key="{hld}"][data-state="ok"]')
     assert "Pearl River Export" in item.inner_text()
     assert staff.get_attribute("#camera-state", "data-decoder") in ("zxing", "native")

@@ -25,9 +25,20 @@
     return true;
   }
 
+  var PROBE_MS = 1500;  // getSupportedFormats can answer late or never (no shape-detection service): use ZXing
+
+  function withTimeout(promise, ms) {
+    return Promise.race([promise, new Promise(function (resolve) {
+      window.setTimeout(function () { resolve([]); }, ms);
+    })]);
+  }
+
+  var probed = false;
+
   function setupDecoders() {
-    if ("BarcodeDetector" in window && !nativeDetector) {
-      return window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+    if ("BarcodeDetector" in window && !probed) {
+      probed = true;  // once per page: a browser that did not answer in time will not later
+      return withTimeout(window.BarcodeDetector.getSupportedFormats(), PROBE_MS).then(function (formats) {
         if (formats.indexOf("qr_code") >= 0) {
           nativeDetector = new window.BarcodeDetector({ formats: formats.filter(function (f) {
             return ["qr_code", "data_matrix", "code_128"].indexOf(f) >= 0; }) });
