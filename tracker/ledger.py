@@ -13,7 +13,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import AbstractSet, Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Iterable, Mapping, Sequence
 
 from . import merkle
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
@@ -85,6 +85,25 @@ def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, n
 
 
 _Parsed = tuple[Envelope, Statement, dict, bytes]  # a stored entry read for the audit
+
+
+def _bulk_verified(envelopes: Iterable[Envelope], keyring: Mapping[str, bytes]) -> AbstractSet[SignatureJob]:
+    """The (public key, message, signature) triples of these envelopes that verify, checked on every core
+    under the keys ``keyring`` maps their key ids to. ``_signing_check`` only looks results up by the exact
+    triple, so a key the signer does not own here can never vouch for it."""
+    jobs: list[SignatureJob] = []
+    for env in envelopes:
+        message = env.pae()
+        for sig in env.signatures:
+            public_key = keyring.get(sig.keyid)
+            if public_key is not None:
+                jobs.append((public_key, message, sig.sig))
+    return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
+
+
+def _keyring(records: Iterable[str]) -> dict[str, bytes]:
+    """Key id -> public key over stored party records (a key id belongs to one party: ``key_in_use``)."""
+    return {k.keyid: k.public_key for rec in records for k in party_from_record(rec).keys}
 
 
 class _Admission:
@@ -245,18 +264,7 @@ class Ledger:
             return frozenset()
         with self.store.read() as txn:
             records = txn.party_records_for({st.actor for _, st in items})
-        parties = {pid: party_from_record(rec) for pid, rec in records.items()}
-        jobs: list[SignatureJob] = []
-        for env, st in items:
-            party = parties.get(st.actor)
-            if party is None:
-                continue
-            message = env.pae()
-            for sig in env.signatures:
-                key = party.key(sig.keyid)
-                if key is not None:
-                    jobs.append((key.public_key, message, sig.sig))
-        return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
+        return _bulk_verified((env for env, _ in items), _keyring(records.values()))
 
     def _admit(self, adm: _Admission, env: Envelope, st: Statement, *, now: datetime,
                verified: AbstractSet[SignatureJob] = frozenset()) -> None:
@@ -447,14 +455,14 @@ class Ledger:
 
             expected_index: set[tuple[str, int]] = set()
 
-            keyring = {k.keyid: k.public_key for rec in txn.party_records().values()
-                       for k in party_from_record(rec).keys}
+            keyring = _keyring(txn.party_records().values())
             parsed: list[_Parsed | IntegrityError] = []
 
             def flush() -> None:
                 if not chunk:
                     return
-                verified = self._audit_preverify(parsed, keyring)
+                envelopes = (one[0] for one in parsed if not isinstance(one, IntegrityError))
+                verified = _bulk_verified(envelopes, keyring)
                 for entry, one in zip(chunk, parsed):
                     expected_index.update((k, entry.leaf_index) for k in self._audit_entry(entry, one, registry,
                                                                                             verified))
@@ -529,22 +537,6 @@ class Ledger:
         expected = {k.keyid: p.id for p in registry.values() for k in p.keys}
         if txn.party_keyids() != expected:
             raise IntegrityError("the stored key-to-party table disagrees with the signed party statements")
-
-    @staticmethod
-    def _audit_preverify(parsed: Sequence["_Parsed | IntegrityError"], keyring: Mapping[str, bytes]
-                         ) -> AbstractSet[SignatureJob]:
-        """A chunk's signatures verified on every core under the keys their key ids name in the stored
-        registry; the in-order checks then only look results up (and verify what this could not)."""
-        jobs: list[SignatureJob] = []
-        for one in parsed:
-            if isinstance(one, IntegrityError):
-                continue
-            message = one[0].pae()
-            for sig in one[0].signatures:
-                public_key = keyring.get(sig.keyid)
-                if public_key is not None:
-                    jobs.append((public_key, message, sig.sig))
-        return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
 
     @staticmethod
     def _audit_parse(entry: StoredEntry) -> "_Parsed | IntegrityError":
