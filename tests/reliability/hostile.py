@@ -7,13 +7,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.reliability.harness import GTIN, Installation, item_key, now, register_parties, statement
+from tests.reliability.harness import (GTIN, PG_URL, Installation, PgSchemas, item_key, now, register_parties,
+                                       statement)
 from web import create_app
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -43,6 +45,24 @@ class HostileWorld:
 
     def client(self) -> FlaskClient:
         return self.app.test_client()
+
+
+def world_on(backend: str, home: Path) -> Iterator[HostileWorld]:
+    """The body of the test modules' ``world`` fixtures: a world on SQLite or on a fresh PostgreSQL schema."""
+    import pytest
+
+    schemas = None
+    if backend == "postgres":
+        if not PG_URL:
+            pytest.skip("WAYBILL_TEST_POSTGRES_URL is not set")
+        schemas = PgSchemas(PG_URL)
+    inst = Installation(home=home, database_url=schemas.new() if schemas else None).init()
+    w = build_world(inst)
+    w.backend = backend  # type: ignore[attr-defined]
+    yield w
+    w.app.extensions["waybill"].store.close()
+    if schemas:
+        schemas.close()
 
 
 def build_world(inst: Installation) -> HostileWorld:

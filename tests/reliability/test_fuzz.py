@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import base64
 import json
-import string
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
 from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.harness import GTIN, PG_URL, SOAK, Installation, PgSchemas, device_key, verify_cli
+from tests.reliability.harness import GTIN, SOAK, device_key, verify_cli
 from tests.reliability.hostile import (HostileWorld, assert_api_error, assert_escaped, assert_no_server_error,
-                                       build_world)
+                                       world_on)
 from tracker.dsse import PAYLOAD_TYPE, pae, parse_envelope
 from tracker.errors import InvalidStatement, TrackerError
 from tracker.identifiers import parse_key
@@ -38,20 +38,8 @@ COUNTS: Counter = Counter()
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request, tmp_path_factory) -> HostileWorld:
-    schemas = None
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("WAYBILL_TEST_POSTGRES_URL is not set")
-        schemas = PgSchemas(PG_URL)
-    inst = Installation(home=tmp_path_factory.mktemp("fuzz") / "home",
-                        database_url=schemas.new() if schemas else None).init()
-    w = build_world(inst)
-    w.backend = request.param  # type: ignore[attr-defined]
-    yield w
-    w.app.extensions["waybill"].store.close()
-    if schemas:
-        schemas.close()
+def world(request, tmp_path_factory) -> Iterator[HostileWorld]:
+    yield from world_on(request.param, tmp_path_factory.mktemp("fuzz") / "home")
 
 
 # --- schemathesis: the API from its OpenAPI document ----------------------------------------------------

@@ -14,35 +14,23 @@ import base64
 import json
 import socket
 from datetime import timedelta
-from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote
 
 import pytest
 
-from tests.reliability.harness import (GTIN, PG_URL, Installation, PgSchemas, Server, device_key, item_key,
-                                       ledger_state, now, statement)
+from tests.reliability.harness import GTIN, Server, device_key, item_key, ledger_state, now, statement
 from tests.reliability.hostile import (PRIVATE_NOTE, SERIAL_HTML, SERIAL_PATH, TRAVERSAL, XSS_IMG, XSS_SCRIPT, XSS_SVG,
                                        HostileWorld, api_item_path, assert_api_error, assert_escaped,
-                                       assert_no_server_error, build_world, page_path)
+                                       assert_no_server_error, page_path, world_on)
 from tracker.dsse import pae
 from tracker.signing import new_statement
 from tracker.statements import format_time, statement_bytes
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request, tmp_path_factory) -> HostileWorld:
-    schemas = None
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("WAYBILL_TEST_POSTGRES_URL is not set")
-        schemas = PgSchemas(PG_URL)
-    inst = Installation(home=tmp_path_factory.mktemp("hostile") / "home",
-                        database_url=schemas.new() if schemas else None).init()
-    w = build_world(inst)
-    yield w
-    w.app.extensions["waybill"].store.close()
-    if schemas:
-        schemas.close()
+def world(request, tmp_path_factory) -> Iterator[HostileWorld]:
+    yield from world_on(request.param, tmp_path_factory.mktemp("hostile") / "home")
 
 
 @pytest.fixture
