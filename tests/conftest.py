@@ -13,8 +13,7 @@ from tracker.keys import KeyPair, keypair_from_seed
 from tracker.ledger import Ledger
 from tracker.store import open_store
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-VECTORS = SHARED / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"  # copied in with their sources: see vectors/README.md
 PG_URL = os.environ.get("WAYBILL_TEST_POSTGRES_URL")
 T0 = datetime(2026, 3, 2, 8, 0, 0, tzinfo=timezone.utc)
 
