@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1).
-_CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+_CSET82 = re.compile(r"\A[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}\Z")  # \Z: "$" would admit a trailing newline
 _GS = "\x1d"
 
 

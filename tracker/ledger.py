@@ -1,33 +1,27 @@
-"""The append-only ledger: admission of signed statements (SPEC §2), the RFC 6962 log over them, signed
-checkpoints, proofs, and the full audit (SPEC §3).
-
-Admission is a numbered sequence of checks, each failing with its own code:
-  1 envelope shape → 2 statement shape → 3 clock → 4 duplicate → 5 signer known
-  → 6 signature under a key valid at `time` and not revoked now → 7 role → 8 references exist.
-Custody is *not* checked here: a well-signed statement that breaks the chain is evidence, and the
-lookup (provenance.py) judges it.
+"""The append-only ledger: admission of signed statements (tracker.admission), the RFC 6962 log over them,
+signed checkpoints, proofs, and the full audit (tracker.audit) (SPEC §2, §3).
 """
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import AbstractSet, Any, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 from . import merkle
+from .admission import (CLOCK_SKEW, Admission, bulk_verified, keyring, party_record_json, raise_signer_failure,
+                        statement_of_entry)
+from .audit import AuditReport, audit
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
-from .dsse import PAYLOAD_TYPE, Envelope, Signature, event_id_of, parse_envelope, sign_envelope
-from .errors import (IntegrityError, InvalidInput, InvalidStatement, NotFound, Rejected, TrackerError,
-                     VerificationError)
-from .keys import PARALLEL_MIN, KeyPair, SignatureJob, verifier_for, verify_many
-from .statements import (SIGNER_ROLES, PartyRecord, Statement, _party, format_time, parse_statement,
-                         parse_time, statement_bytes)
+from .dsse import Envelope, parse_envelope, sign_envelope
+from .errors import IntegrityError, InvalidInput, NotFound, Rejected, TrackerError, VerificationError
+from .keys import PARALLEL_MIN, KeyPair, SignatureJob
+from .parties import PartyRecord, party_from_record
+from .statements import Statement, format_time, index_keys, parse_statement, statement_bytes
 from .store.base import ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
 
-__all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "party_from_record"]
+__all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "party_from_record",
+           "statement_of_entry"]
 
-CLOCK_SKEW = timedelta(minutes=5)
 MAX_BATCH = 1000
 
 
@@ -36,107 +30,6 @@ class AppendResult:
     event_id: str
     leaf_index: int
     created: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditReport:
-    entries: int
-    checkpoints: int
-    root_hash: bytes
-    parties: int
-
-
-def party_from_record(record_json: str) -> PartyRecord:
-    return _party(json.loads(record_json))
-
-
-def _signing_check(st: Statement, env: Envelope, party: PartyRecord | None, *, now: datetime | None,
-                   verified: AbstractSet[SignatureJob] = frozenset()) -> None:
-    """Checks 5–7: the signer is registered, one signature verifies under its key valid at ``time``
-    (and not revoked by ``now`` when given), and it holds the role the statement type needs.
-    ``verified`` holds (public key, message, signature) triples already verified in bulk."""
-    if party is None:
-        raise Rejected(f"actor {st.actor!r} is not a registered party", code="unknown_party", field="actor")
-    message = env.pae()
-    reasons = []
-    for sig in env.signatures:
-        key = party.key(sig.keyid)
-        if key is None:
-            reasons.append(("unknown_key", f"key {sig.keyid} is not a key of {party.id}"))
-            continue
-        if now is not None and key.revoked_by(now):
-            reasons.append(("revoked_key", f"key {sig.keyid} of {party.id} is revoked"))
-            continue
-        if not key.valid_at(st.time):
-            reasons.append(("revoked_key" if key.revoked_at and st.time >= key.revoked_at else "key_not_valid",
-                            f"key {sig.keyid} of {party.id} is not valid at {st.time_str}"))
-            continue
-        if (key.public_key, message, sig.sig) not in verified and not verifier_for(key.public_key).is_valid(
-                message, sig.sig):
-            reasons.append(("bad_signature", f"signature by key {sig.keyid} does not verify"))
-            continue
-        break
-    else:
-        code, msg = reasons[0]
-        raise Rejected(msg, code=code, field="signatures")
-    if not set(party.roles) & SIGNER_ROLES[st.type]:
-        raise Rejected(f"{party.id} (roles: {', '.join(party.roles)}) may not sign a {st.type} statement",
-                       code="unauthorized_signer", field="actor")
-
-
-_Parsed = tuple[Envelope, Statement, dict, bytes]  # a stored entry read for the audit
-
-
-def _bulk_verified(envelopes: Iterable[Envelope], keyring: Mapping[str, bytes]) -> AbstractSet[SignatureJob]:
-    """The (public key, message, signature) triples of these envelopes that verify, checked on every core
-    under the keys ``keyring`` maps their key ids to. ``_signing_check`` only looks results up by the exact
-    triple, so a key the signer does not own here can never vouch for it."""
-    jobs: list[SignatureJob] = []
-    for env in envelopes:
-        message = env.pae()
-        for sig in env.signatures:
-            public_key = keyring.get(sig.keyid)
-            if public_key is not None:
-                jobs.append((public_key, message, sig.sig))
-    return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
-
-
-def _keyring(records: Iterable[str]) -> dict[str, bytes]:
-    """Key id -> public key over stored party records (a key id belongs to one party: ``key_in_use``)."""
-    return {k.keyid: k.public_key for rec in records for k in party_from_record(rec).keys}
-
-
-class _Admission:
-    """One write transaction's view: the store plus what this batch has already admitted."""
-
-    def __init__(self, txn: WriteTxn) -> None:
-        self.txn = txn
-        self.parties: dict[str, PartyRecord | None] = {}
-        self.new_keys: set[str] = set()
-        self.new_events: dict[str, tuple[int, Statement]] = {}
-        self.keyid_owner: dict[str, str] = {}
-
-    def party(self, pid: str) -> PartyRecord | None:
-        if pid not in self.parties:
-            rec = self.txn.party_record(pid)
-            self.parties[pid] = party_from_record(rec) if rec else None
-        return self.parties[pid]
-
-    def owner_of(self, keyid: str) -> str | None:
-        if keyid in self.keyid_owner:
-            return self.keyid_owner[keyid]
-        return self.txn.party_for_keyid(keyid)
-
-    def statement_of(self, event_id: str) -> Statement | None:
-        if event_id in self.new_events:
-            return self.new_events[event_id][1]
-        entry = self.txn.entry_by_event_id(event_id)
-        return statement_of_entry(entry) if entry else None
-
-
-def statement_of_entry(entry: StoredEntry) -> Statement:
-    doc = json.loads(entry.leaf_data)
-    return parse_statement(base64.b64decode(doc["payload"]))
 
 
 class Ledger:
@@ -176,7 +69,7 @@ class Ledger:
                              "keys": [{"public_key": admin_key.public_key_b64, "not_before": when}]}}
             env = sign_envelope(statement_bytes(doc), [admin_key])
             st = parse_statement(env.payload)
-            _signing_check(st, env, st.party, now=now)
+            raise_signer_failure(st, env, st.party, now=now)
             ledger = Ledger.__new__(Ledger)
             ledger.store, ledger.signing_key, ledger.origin = store, ledger_key, origin
             ledger.vkey = vkey_string(origin, ledger_key.public_key)
@@ -221,7 +114,7 @@ class Ledger:
         verified = self._preverify([p for p in parsed if not isinstance(p, TrackerError)]) if admit else frozenset()
         with self.store.write() as txn:
             size = txn.tree_size()
-            adm = _Admission(txn)
+            adm = Admission(txn)
             existing = txn.entries_by_event_ids(p[0].event_id for p in parsed if not isinstance(p, TrackerError))
             admitted: list[tuple[Envelope, Statement]] = []
             for item in parsed:
@@ -238,7 +131,7 @@ class Ledger:
                     continue
                 try:
                     if admit:
-                        self._admit(adm, env, st, now=now, verified=verified)
+                        adm.admit(env, st, now=now, verified=verified)
                     elif st.type == "party":
                         raise Rejected("party statements cannot be imported: the registry changes only "
                                        "through admitted, admin-signed statements", code="unauthorized_signer",
@@ -264,59 +157,7 @@ class Ledger:
             return frozenset()
         with self.store.read() as txn:
             records = txn.party_records_for({st.actor for _, st in items})
-        return _bulk_verified((env for env, _ in items), _keyring(records.values()))
-
-    def _admit(self, adm: _Admission, env: Envelope, st: Statement, *, now: datetime,
-               verified: AbstractSet[SignatureJob] = frozenset()) -> None:
-        if st.time > now + CLOCK_SKEW:
-            raise Rejected(f"time {st.time_str} is in the future (more than 5 minutes ahead)", code="future_time",
-                           field="time")
-        party = adm.party(st.actor)
-        _signing_check(st, env, party, now=now, verified=verified)
-        if st.type == "party":
-            self._admit_party(adm, st)
-        elif st.type == "receive":
-            ship = adm.statement_of(st.ship)
-            if ship is None or ship.type != "ship":
-                raise Rejected(f"ship {st.ship} is not a ship event in the ledger", code="unknown_event", field="ship")
-            if ship.to != st.actor or ship.actor != st.from_:
-                raise Rejected(f"that shipment went from {ship.actor} to {ship.to}, not from {st.from_} to {st.actor}",
-                               code="receive_mismatch", field="from")
-            extra = [k for k in st.items if k not in ship.items]
-            if extra:
-                raise Rejected(f"{extra[0]} was not in shipment {st.ship}", code="receive_mismatch", field="items")
-        needed = set(st.items)
-        if st.type == "commission":
-            needed = set()
-        elif st.type == "disaggregate" and st.container:
-            needed.add(st.container)
-        missing = needed - adm.new_keys
-        if missing:
-            missing -= adm.txn.keys_exist(missing)
-        if missing:
-            raise Rejected(f"{sorted(missing)[0]} is not a known item or container", code="unknown_item", field="items")
-
-    def _admit_party(self, adm: _Admission, st: Statement) -> None:
-        new = st.party
-        assert new is not None
-        old = adm.party(new.id)
-        for key in new.keys:
-            owner = adm.owner_of(key.keyid)
-            if owner is not None and owner != new.id:
-                raise Rejected(f"key {key.keyid} already belongs to {owner}", code="key_in_use", field="party.keys")
-        if old is not None:
-            for key in old.keys:
-                now_key = new.key(key.keyid)
-                if now_key is None:
-                    raise Rejected(f"key {key.keyid} of {old.id} cannot be removed, only revoked",
-                                   code="invalid_party_update", field="party.keys")
-                if key.revoked_at is not None and now_key.revoked_at != key.revoked_at and (
-                        now_key.revoked_at is None or now_key.revoked_at > key.revoked_at):
-                    raise Rejected(f"key {key.keyid} was revoked; a revocation can only move earlier",
-                                   code="invalid_party_update", field="party.keys")
-        adm.parties[new.id] = new
-        for key in new.keys:
-            adm.keyid_owner[key.keyid] = new.id
+        return bulk_verified((env for env, _ in items), keyring(records.values()))
 
     def _commit(self, txn: WriteTxn, admitted: Sequence[tuple[Envelope, Statement]],
                 frontier: merkle.CompactRange, *, now: datetime) -> None:
@@ -327,10 +168,11 @@ class Ledger:
             nodes.extend(frontier.append(merkle.leaf_hash(data)))
             entries.append(StoredEntry(leaf_index=index, event_id=env.event_id, type=st.type, actor=st.actor,
                                        time=st.time_str, leaf_data=data))
-            key_rows.extend((k, index) for k in st.keys_touched)
+            key_rows.extend((k, index) for k in index_keys(st.raw))
             if st.type == "party":
-                txn.put_party(st.party.id, json.dumps(st.raw["party"], sort_keys=True), index,
-                              [k.keyid for k in st.party.keys])
+                assert st.party is not None
+                txn.put_party(st.party.id, party_record_json(st), index, [k.keyid for k in st.party.keys],
+                              st.party.gs1_prefixes)
         stamp = format_time(now)
         txn.add_entries(entries, ingested_at=stamp)
         txn.add_nodes(nodes)
@@ -428,157 +270,7 @@ class Ledger:
     # --- audit -------------------------------------------------------------------------------------
 
     def audit(self, *, progress: Callable[[int, int], None] | None = None) -> AuditReport:
-        """Re-verify everything (SPEC §6 `verify`): every envelope signature under the registry as it stood at
-        that entry, every leaf and stored node against the entries, every checkpoint's signature and root,
-        consistency between successive checkpoints. Raises IntegrityError naming the first bad entry."""
+        """Re-verify everything (SPEC §6 `verify`) in one consistent snapshot: see tracker.audit. Raises
+        IntegrityError naming the first bad entry."""
         with self.store.read() as txn:
-            size = txn.tree_size()
-            checkpoints = list(txn.iter_checkpoints())
-            for cp in checkpoints:
-                try:
-                    parsed = verify_checkpoint(cp.note, self.note_verifier, origin=self.origin)
-                except VerificationError as exc:
-                    raise IntegrityError(f"stored checkpoint at size {cp.size} does not verify: {exc}") from exc
-                if parsed.size != cp.size or parsed.root_hash != cp.root_hash:
-                    raise IntegrityError(f"stored checkpoint row {cp.size} disagrees with its signed note")
-            if checkpoints and checkpoints[-1].size > size:
-                raise IntegrityError(f"checkpoint {checkpoints[-1].size} covers entries that are missing: "
-                                     f"the ledger holds {size} (entry {size} was deleted)")
-            if checkpoints and checkpoints[-1].size != size:
-                raise IntegrityError(f"entries {checkpoints[-1].size}..{size - 1} are not covered by any signed "
-                                     f"checkpoint: rows were appended outside the ledger")
-            cp_by_size = {cp.size: cp for cp in checkpoints}
-            registry: dict[str, PartyRecord] = {}
-            frontier = merkle.CompactRange()
-            chunk: list[StoredEntry] = []
-            expected = 0
-
-            expected_index: set[tuple[str, int]] = set()
-
-            keyring = _keyring(txn.party_records().values())
-            parsed: list[_Parsed | IntegrityError] = []
-
-            def flush() -> None:
-                if not chunk:
-                    return
-                envelopes = (one[0] for one in parsed if not isinstance(one, IntegrityError))
-                verified = _bulk_verified(envelopes, keyring)
-                for entry, one in zip(chunk, parsed):
-                    expected_index.update((k, entry.leaf_index) for k in self._audit_entry(entry, one, registry,
-                                                                                            verified))
-                parsed.clear()
-                lo, hi = chunk[0].leaf_index, chunk[-1].leaf_index
-                stored_index = txn.key_events_between(lo, hi)
-                if stored_index != expected_index:
-                    bad = min((i for _, i in stored_index ^ expected_index))
-                    raise IntegrityError(f"entry {bad}: the item index (key_events) disagrees with the signed entry — "
-                                         "rows were added or removed, hiding or inventing events for lookups")
-                expected_index.clear()
-                stored = self._stored_nodes(txn, lo, hi)
-                for entry in chunk:
-                    made = frontier.append(merkle.leaf_hash(entry.leaf_data))
-                    for level, idx, h in made:
-                        if stored.get((level, idx)) != h:
-                            raise IntegrityError(
-                                f"entry {entry.leaf_index} ({entry.event_id}): stored Merkle node ({level},{idx}) "
-                                "does not match the entry — the row was edited or reordered")
-                    cp = cp_by_size.get(frontier.size)
-                    if cp is not None and frontier.root() != cp.root_hash:
-                        raise IntegrityError(f"root after entry {entry.leaf_index} does not match the signed "
-                                             f"checkpoint at size {cp.size}")
-                if progress:
-                    progress(len(chunk), size)
-                chunk.clear()
-
-            for entry in txn.iter_entries():
-                if entry.leaf_index != expected:
-                    flush()  # anything wrong before the gap is named first
-                    raise IntegrityError(f"entry {expected} is missing (the next stored entry is {entry.leaf_index})")
-                chunk.append(entry)
-                parsed.append(self._audit_parse(entry))
-                expected += 1
-                if len(chunk) >= 2000:
-                    flush()
-            flush()
-            self._audit_registry(txn, registry)
-            self._audit_consistency(txn, checkpoints)
-        return AuditReport(entries=expected, checkpoints=len(checkpoints), root_hash=frontier.root(),
-                           parties=len(registry))
-
-    @staticmethod
-    def _stored_nodes(txn: ReadTxn, lo: int, hi: int) -> dict[merkle.NodeId, bytes]:
-        # Every node that appending leaves lo..hi can complete lies in these index ranges.
-        return txn.nodes_between([(level, lo >> level, hi >> level) for level in range((hi + 1).bit_length())])
-
-    @staticmethod
-    def _audit_consistency(txn: ReadTxn, checkpoints: Sequence[StoredCheckpoint], window: int = 256) -> None:
-        """Consistency proofs, served from the stored nodes, between every pair of successive checkpoints.
-        Node reads are batched per window of pairs: successive proofs share most of their nodes."""
-        pairs = [(a, b) for a, b in zip(checkpoints, checkpoints[1:]) if a.size > 0]
-        for start in range(0, len(pairs), window):
-            chunk = pairs[start:start + window]
-            plans = [merkle.consistency_ranges(a.size, b.size) if a.size != b.size else [] for a, b in chunk]
-            nodes = txn.nodes([n for plan in plans for lo, hi in plan for n in merkle.range_nodes(lo, hi)])
-            for (a, b), plan in zip(chunk, plans):
-                try:
-                    proof = [merkle.range_hash(lo, hi, nodes) for lo, hi in plan]
-                    merkle.verify_consistency(a.size, b.size, a.root_hash, b.root_hash, proof)
-                except (VerificationError, KeyError) as exc:
-                    raise IntegrityError(f"checkpoints {a.size} and {b.size} are not consistent: {exc}") from exc
-
-    @staticmethod
-    def _audit_registry(txn: ReadTxn, registry: Mapping[str, PartyRecord]) -> None:
-        """The stored registry (what admission and lookups read) must be exactly the replayed `party` statements."""
-        stored = txn.party_records()
-        for pid in sorted(set(stored) | set(registry)):
-            have = party_from_record(stored[pid]) if pid in stored else None
-            if have != registry.get(pid):
-                raise IntegrityError(f"party {pid}: the stored registry disagrees with the signed party statements")
-        expected = {k.keyid: p.id for p in registry.values() for k in p.keys}
-        if txn.party_keyids() != expected:
-            raise IntegrityError("the stored key-to-party table disagrees with the signed party statements")
-
-    @staticmethod
-    def _audit_parse(entry: StoredEntry) -> "_Parsed | IntegrityError":
-        where = f"entry {entry.leaf_index} ({entry.event_id})"
-        try:
-            doc = json.loads(entry.leaf_data)
-            payload = base64.b64decode(doc["payload"], validate=True)
-            env = Envelope(payload_type=doc["payloadType"], payload=payload, signatures=tuple(
-                Signature(keyid=s["keyid"], sig=base64.b64decode(s["sig"], validate=True)) for s in doc["signatures"]))
-            if env.payload_type != PAYLOAD_TYPE or not env.signatures:
-                raise InvalidStatement("not a waybill envelope")
-            body = json.loads(payload)
-            if body.get("type") == "party":
-                st = parse_statement(payload)
-            else:
-                st = Statement(type=body["type"], actor=body["actor"], time=parse_time(body["time"]), location={},
-                               prev={}, raw=body)
-            if st.type not in SIGNER_ROLES:
-                raise InvalidStatement(f"unknown type {st.type!r}")
-        except (TrackerError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            return IntegrityError(f"{where} is not a well-formed statement: {exc}")
-        return env, st, body, payload
-
-    @staticmethod
-    def _audit_entry(entry: StoredEntry, parsed: "_Parsed | IntegrityError", registry: dict[str, PartyRecord],
-                     verified: AbstractSet[SignatureJob]) -> tuple[str, ...]:
-        """Signature and signer checks for one stored entry, under the registry as it stood at that entry.
-        Field validation was the door's job; here only what a forger or an editor could change matters,
-        and the Merkle checks in ``audit`` cover every byte of the row."""
-        if isinstance(parsed, IntegrityError):
-            raise parsed
-        env, st, body, payload = parsed
-        where = f"entry {entry.leaf_index} ({entry.event_id})"
-        if (event_id_of(payload) != entry.event_id or st.type != entry.type or st.actor != entry.actor
-                or body.get("time") != entry.time):
-            raise IntegrityError(f"{where}: the row's columns disagree with its signed payload")
-        touched = tuple(body.get("items") or ()) + ((body["container"],) if body.get("container") else ())
-        party = st.party if (entry.leaf_index == 0 and st.type == "party") else registry.get(st.actor)
-        try:
-            _signing_check(st, env, party, now=None, verified=verified)
-        except Rejected as exc:
-            raise IntegrityError(f"{where}: {exc.code}: {exc}") from exc
-        if st.type == "party":
-            registry[st.party.id] = st.party
-        return touched
+            return audit(txn, verifier=self.note_verifier, origin=self.origin, progress=progress)

@@ -26,7 +26,8 @@ def new_statement(stype: str, *, actor: str, time: datetime | str, location: Map
 
 
 def sign_statement(doc: Mapping[str, Any], keys: KeyPair | Iterable[KeyPair]) -> Envelope:
-    """Serialise, validate (so a device never signs what the ledger will refuse as malformed), and sign."""
+    """Serialise, validate the shape (so a device never signs what the ledger will refuse as malformed), and
+    sign. The door rules that depend on the ledger (``check_new_statement``: prev) are the ledger's to apply."""
     payload = statement_bytes(doc)
     parse_statement(payload)
     return sign_envelope(payload, [keys] if isinstance(keys, KeyPair) else list(keys))
@@ -34,9 +35,11 @@ def sign_statement(doc: Mapping[str, Any], keys: KeyPair | Iterable[KeyPair]) ->
 
 def party_statement(*, admin: str, time: datetime | str, location: Mapping[str, str], party_id: str, name: str,
                     country: str, roles: Iterable[str], keys: Iterable[Mapping[str, Any]],
-                    gs1_prefixes: Iterable[str] = ()) -> dict[str, Any]:
+                    gs1_prefixes: Iterable[str] = (), sites: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     party: dict[str, Any] = {"id": party_id, "name": name, "country": country, "roles": list(roles),
                              "keys": [dict(k) for k in keys]}
     if gs1_prefixes:
         party["gs1_prefixes"] = list(gs1_prefixes)
+    if sites:
+        party["sites"] = [dict(site) for site in sites]
     return new_statement("party", actor=admin, time=time, location=location, party=party)

@@ -1,16 +1,25 @@
 """Statements (SPEC §2): the JSON a party signs. Parsed strictly from the signed bytes and validated
 field by field, so every refusal names the field and the rule it broke.
+
+Two levels: ``parse_statement`` is the shape every stored statement has (lookups and the audit read old entries
+with it), and ``check_new_statement`` adds the door rules that apply to what is signed and admitted from now on
+(SPEC §7), so that tightening the door never makes an honest old entry unreadable.
 """
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Mapping
 
+from .brands import licence_index_key
 from .errors import InvalidStatement
 from .identifiers import is_container_key, is_item_key, normalize_gtin, parse_key
+from .parties import (GS1_PREFIX, PARTY_ID, PARTY_ID_RULE, ROLES, KeyRecord, PartyRecord, Site, country_code, gln_code,
+                      parse_party, text_field)
+from .timefmt import format_time, parse_time
 
 __all__ = [
     "TYPES",
@@ -19,8 +28,11 @@ __all__ = [
     "SIGNER_ROLES",
     "KeyRecord",
     "PartyRecord",
+    "Site",
     "Statement",
     "parse_statement",
+    "check_new_statement",
+    "index_keys",
     "parse_time",
     "format_time",
     "statement_bytes",
@@ -28,11 +40,11 @@ __all__ = [
     "EVENT_ID",
 ]
 
-TYPES = ("party", "commission", "aggregate", "disaggregate", "ship", "receive", "inspect", "sell")
-ROLES = ("manufacturer", "exporter", "customs", "warehouse", "courier", "retailer", "admin")
+TYPES = ("party", "licence", "commission", "aggregate", "disaggregate", "ship", "receive", "inspect", "sell")
 SUPPLY_CHAIN_ROLES = frozenset({"manufacturer", "exporter", "warehouse", "courier", "retailer"})
 SIGNER_ROLES: Mapping[str, frozenset[str]] = {
     "party": frozenset({"admin"}),
+    "licence": frozenset({"manufacturer"}),
     "commission": frozenset({"manufacturer"}),
     "aggregate": SUPPLY_CHAIN_ROLES,
     "disaggregate": SUPPLY_CHAIN_ROLES,
@@ -45,16 +57,13 @@ DECISIONS = ("released", "held", "seized")
 MAX_ITEMS = 1000
 MAX_DEPTH = 8
 
-PARTY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-EVENT_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_GLN = re.compile(r"^\d{13}$")
-_PREFIX = re.compile(r"^\d{4,12}$")
+EVENT_ID = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+NO_PREV_TYPES = frozenset({"party", "licence", "commission"})
 
 _COMMON = {"v", "type", "actor", "time", "location", "prev"}
 _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     "party": ({"party"}, set()),
+    "licence": ({"licensee", "gs1_prefixes", "not_before"}, {"not_after"}),
     "commission": ({"items", "product"}, set()),
     "aggregate": ({"container", "items"}, set()),
     "disaggregate": ({"container", "items"}, set()),
@@ -65,66 +74,10 @@ _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, option
 }
 
 
-def parse_time(value: Any, field: str = "time") -> datetime:
-    """RFC 3339 in UTC with a ``Z`` suffix, as SPEC §2 requires."""
-    if not isinstance(value, str) or not _TIME.match(value):
-        raise InvalidStatement(f"{field} must be RFC 3339 UTC like 2026-01-31T12:00:00Z", field=field)
-    frac = _TIME.match(value).group(7) or ""
-    try:
-        base = datetime.fromisoformat(value[:19])  # the regex has pinned the shape; this checks the calendar
-    except ValueError as exc:
-        raise InvalidStatement(f"{field} is not a real date and time", field=field) from exc
-    micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    return base.replace(microsecond=micro, tzinfo=timezone.utc)
-
-
-def format_time(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeyRecord:
-    keyid: str
-    public_key: bytes
-    not_before: datetime
-    revoked_at: datetime | None = None
-
-    def valid_at(self, when: datetime) -> bool:
-        return self.not_before <= when and (self.revoked_at is None or when < self.revoked_at)
-
-    def revoked_by(self, now: datetime) -> bool:
-        return self.revoked_at is not None and self.revoked_at <= now
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartyRecord:
-    id: str
-    name: str
-    country: str
-    roles: tuple[str, ...]
-    keys: tuple[KeyRecord, ...]
-    gs1_prefixes: tuple[str, ...] = ()
-
-    def key(self, keyid: str) -> KeyRecord | None:
-        return next((k for k in self.keys if k.keyid == keyid), None)
-
-    def public_json(self) -> dict[str, Any]:
-        import base64
-
-        return {
-            "id": self.id, "name": self.name, "country": self.country, "roles": list(self.roles),
-            "gs1_prefixes": list(self.gs1_prefixes),
-            "keys": [{"keyid": k.keyid, "public_key": base64.b64encode(k.public_key).decode(),
-                      "not_before": format_time(k.not_before),
-                      **({"revoked_at": format_time(k.revoked_at)} if k.revoked_at else {})} for k in self.keys],
-        }
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Statement:
+    """A parsed statement. Mappings are read-only views: a value object must not change under its users."""
+
     type: str
     actor: str
     time: datetime
@@ -139,6 +92,10 @@ class Statement:
     note: str | None = None
     product: Mapping[str, str] | None = None
     party: PartyRecord | None = None
+    licensee: str | None = None
+    gs1_prefixes: tuple[str, ...] = ()
+    not_before: datetime | None = None
+    not_after: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -148,7 +105,16 @@ class Statement:
 
     @property
     def time_str(self) -> str:
-        return self.raw["time"]
+        return str(self.raw["time"])
+
+
+def index_keys(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The item-index (key_events) rows a statement gets, from its signed JSON: the keys it touches, and for a
+    licence its licensee's licence key. Commit and audit both use this, so they cannot disagree."""
+    keys: tuple[str, ...] = ((body["container"],) if body.get("container") else ()) + tuple(body.get("items") or ())
+    if body.get("type") == "licence" and isinstance(body.get("licensee"), str):
+        keys += (licence_index_key(body["licensee"]),)
+    return keys
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -172,34 +138,31 @@ def _depth(value: Any, limit: int) -> None:
             stack.extend((x, d + 1) for x in v)
 
 
-def _text(doc: Mapping[str, Any], key: str, field: str, *, max_len: int = 200, required: bool = True) -> str | None:
-    value = doc.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len or not value.isprintable():
-        raise InvalidStatement(f"{field} must be printable text of 1-{max_len} characters", field=field)
+def _text(doc: Mapping[str, Any], key: str, field: str, *, max_len: int = 200) -> str:
+    value = text_field(doc, key, field, max_len=max_len)
+    assert value is not None
     return value
 
 
 def _party_id(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not PARTY_ID.match(value):
-        raise InvalidStatement(f"{field} must be a party id matching {PARTY_ID.pattern}", field=field)
+    if not isinstance(value, str) or not PARTY_ID.fullmatch(value):
+        raise InvalidStatement(f"{field} must be a party id matching {PARTY_ID_RULE}", field=field)
     return value
 
 
 def _event_id(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not EVENT_ID.match(value):
+    if not isinstance(value, str) or not EVENT_ID.fullmatch(value):
         raise InvalidStatement(f"{field} must be an event id sha256:<64 hex>", field=field)
     return value
 
 
-_CANONICAL_ITEM = re.compile(r"^01/(\d{14})/21/[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+_CANONICAL_ITEM = re.compile(r"\A01/(\d{14})/21/[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}\Z")
 
 
 def _key(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise InvalidStatement(f"{field} must be a key string", field=field)
-    m = _CANONICAL_ITEM.match(value)
+    m = _CANONICAL_ITEM.fullmatch(value)
     if m is not None:  # the common case, checked without building an ItemKey
         try:
             normalize_gtin(m.group(1))
@@ -230,65 +193,33 @@ def _items(doc: Mapping[str, Any], *, only_items: bool) -> tuple[str, ...]:
     return keys
 
 
-def _location(value: Any) -> dict[str, str]:
+def _location(value: Any) -> Mapping[str, str]:
     if not isinstance(value, dict):
         raise InvalidStatement("location must be an object {name, country, gln?}", field="location")
     extra = set(value) - {"name", "country", "gln"}
     if extra:
         raise InvalidStatement(f"location has unknown field {sorted(extra)[0]!r}", field="location")
-    name = _text(value, "name", "location.name")
-    country = value.get("country")
-    if not isinstance(country, str) or not _COUNTRY.match(country):
-        raise InvalidStatement("location.country must be an ISO 3166-1 alpha-2 code like DE", field="location.country")
-    out = {"name": name, "country": country}
+    out = {"name": _text(value, "name", "location.name"),
+           "country": country_code(value.get("country"), "location.country")}
     if "gln" in value:
-        gln = value["gln"]
-        if not isinstance(gln, str) or not _GLN.match(gln):
-            raise InvalidStatement("location.gln must be 13 digits", field="location.gln")
-        out["gln"] = gln
-    return out
+        out["gln"] = gln_code(value["gln"], "location.gln")
+    return MappingProxyType(out)
 
 
-def _party(value: Any) -> PartyRecord:
-    if not isinstance(value, dict):
-        raise InvalidStatement("party must be an object", field="party")
-    extra = set(value) - {"id", "name", "country", "roles", "keys", "gs1_prefixes"}
-    if extra:
-        raise InvalidStatement(f"party has unknown field {sorted(extra)[0]!r}", field="party")
-    pid = _party_id(value.get("id"), "party.id")
-    name = _text(value, "name", "party.name")
-    country = value.get("country")
-    if not isinstance(country, str) or not _COUNTRY.match(country):
-        raise InvalidStatement("party.country must be an ISO 3166-1 alpha-2 code", field="party.country")
-    roles = value.get("roles")
-    if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles) or len(set(roles)) != len(roles):
-        raise InvalidStatement(f"party.roles must be a non-empty list of distinct roles from {', '.join(ROLES)}",
-                               field="party.roles")
-    keys_doc = value.get("keys")
-    if not isinstance(keys_doc, list) or not keys_doc or len(keys_doc) > 64:
-        raise InvalidStatement("party.keys must list 1-64 keys", field="party.keys")
-    from .keys import key_id, public_key_from_b64  # local: keeps statements free of pynacl at import
-
-    keys = []
-    for i, k in enumerate(keys_doc):
-        f = f"party.keys[{i}]"
-        if not isinstance(k, dict) or set(k) - {"public_key", "not_before", "revoked_at"}:
-            raise InvalidStatement(f"{f} must be {{public_key, not_before, revoked_at?}}", field=f)
-        try:
-            pk = public_key_from_b64(k.get("public_key"))
-        except Exception as exc:
-            raise InvalidStatement(f"{f}.public_key must be a base64 32-byte Ed25519 key", field=f) from exc
-        nb = parse_time(k.get("not_before"), f"{f}.not_before")
-        ra = parse_time(k["revoked_at"], f"{f}.revoked_at") if k.get("revoked_at") is not None else None
-        keys.append(KeyRecord(keyid=key_id(pk), public_key=pk, not_before=nb, revoked_at=ra))
-    if len({k.keyid for k in keys}) != len(keys):
-        raise InvalidStatement("party.keys lists a key twice", field="party.keys")
-    prefixes = value.get("gs1_prefixes", [])
-    if not isinstance(prefixes, list) or any(not isinstance(p, str) or not _PREFIX.match(p) for p in prefixes):
-        raise InvalidStatement("party.gs1_prefixes must be a list of 4-12 digit GS1 company prefixes",
-                               field="party.gs1_prefixes")
-    return PartyRecord(id=pid, name=name, country=country, roles=tuple(roles), keys=tuple(keys),
-                       gs1_prefixes=tuple(prefixes))
+def _licence(doc: Mapping[str, Any], actor: str) -> dict[str, Any]:
+    licensee = _party_id(doc["licensee"], "licensee")
+    if licensee == actor:
+        raise InvalidStatement("a licence names another party than its signer", field="licensee")
+    prefixes = doc["gs1_prefixes"]
+    if (not isinstance(prefixes, list) or not prefixes or len(prefixes) > 64 or len(set(prefixes)) != len(prefixes)
+            or any(not isinstance(p, str) or not GS1_PREFIX.fullmatch(p) for p in prefixes)):
+        raise InvalidStatement("gs1_prefixes must list 1-64 distinct GS1 company prefixes (4-12 digits)",
+                               field="gs1_prefixes")
+    not_before = parse_time(doc["not_before"], "not_before")
+    not_after = parse_time(doc["not_after"], "not_after") if doc.get("not_after") is not None else None
+    if not_after is not None and not_after <= not_before:
+        raise InvalidStatement("not_after must be later than not_before", field="not_after")
+    return {"licensee": licensee, "gs1_prefixes": tuple(prefixes), "not_before": not_before, "not_after": not_after}
 
 
 def parse_statement(payload: bytes) -> Statement:
@@ -325,7 +256,9 @@ def parse_statement(payload: bytes) -> Statement:
     location = _location(doc["location"])
     kw: dict[str, Any] = {}
     if stype == "party":
-        kw["party"] = _party(doc["party"])
+        kw["party"] = parse_party(doc["party"])
+    elif stype == "licence":
+        kw.update(_licence(doc, actor))
     elif stype == "commission":
         items = _items(doc, only_items=True)
         product = doc["product"]
@@ -342,7 +275,7 @@ def parse_statement(payload: bytes) -> Statement:
         bad = next((k for k in items if k.split("/")[1] != gtin), None)
         if bad:
             raise InvalidStatement(f"item {bad} does not carry the product's GTIN {gtin}", field="items")
-        kw.update(items=items, product=prod)
+        kw.update(items=items, product=MappingProxyType(prod))
     elif stype in ("aggregate", "disaggregate"):
         container = _key(doc["container"], "container")
         if not is_container_key(container):
@@ -362,13 +295,13 @@ def parse_statement(payload: bytes) -> Statement:
         decision = doc["decision"]
         if decision not in DECISIONS:
             raise InvalidStatement(f"decision must be one of {', '.join(DECISIONS)}", field="decision")
-        kw.update(items=_items(doc, only_items=False), decision=decision,
-                  note=_text(doc, "note", "note", max_len=500, required=False))
+        note = text_field(doc, "note", "note", max_len=500, required=False)
+        kw.update(items=_items(doc, only_items=False), decision=decision, note=note)
     elif stype == "sell":
         kw["items"] = _items(doc, only_items=True)
     prev_doc = doc.get("prev")
     prev: dict[str, str] = {}
-    if stype in ("party", "commission"):
+    if stype in NO_PREV_TYPES:
         if prev_doc not in (None, {}):
             raise InvalidStatement(f"a {stype} statement has no prev", field="prev")
     else:
@@ -379,9 +312,29 @@ def parse_statement(payload: bytes) -> Statement:
             if k not in touched:
                 raise InvalidStatement(f"prev names {k!r}, which the statement does not touch", field="prev")
             prev[k] = _event_id(v, f"prev[{k}]")
-    return Statement(type=stype, actor=actor, time=when, location=location, prev=prev, raw=doc, **kw)
+    return Statement(type=stype, actor=actor, time=when, location=location, prev=MappingProxyType(prev),
+                     raw=MappingProxyType(doc), **kw)
+
+
+def check_new_statement(st: Statement, *, container_exists: bool = False) -> None:
+    """The door rules for a statement signed and admitted now (SPEC §7), beyond its shape: ``prev`` names every
+    item and container it touches -- all but a commission's items and the container an aggregate creates --
+    so that a device cannot continue a chain without saying where it continues from (a second ship with
+    ``"prev": {}`` otherwise forks the history without claiming any event, and no fork is seen).
+    ``container_exists`` says whether an aggregate's container is already in the ledger (then it needs a prev too).
+    Raises InvalidStatement naming the key."""
+    if st.type in NO_PREV_TYPES:
+        return
+    needed = list(st.items)
+    if st.container and (st.type != "aggregate" or container_exists):
+        needed.insert(0, st.container)
+    missing = [k for k in needed if k not in st.prev]
+    if missing:
+        raise InvalidStatement(f"prev must name the latest event of {missing[0]} (every item and container the "
+                               f"statement touches, as GET /api/v1/items/.../head or the unit's history gives it)",
+                               field=f"prev[{missing[0]}]")
 
 
 def statement_bytes(doc: Mapping[str, Any]) -> bytes:
     """Serialise a statement to the bytes a signer signs (compact, sorted keys, UTF-8)."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(dict(doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

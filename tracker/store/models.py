@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["Entry", "MerkleNode", "KeyEvent", "Party", "PartyKey", "CheckpointRow", "Meta", "metadata"]
+__all__ = ["Entry", "MerkleNode", "KeyEvent", "Party", "PartyKey", "PartyPrefix", "ScanCount", "CheckpointRow",
+           "Meta", "metadata"]
 
 
 class Entry(SQLModel, table=True):
@@ -51,6 +52,25 @@ class PartyKey(SQLModel, table=True):
     __tablename__ = "party_keys"
     keyid: str = Field(sa_column=Column(String(16), primary_key=True))
     party_id: str = Field(sa_column=Column(String(63), nullable=False, index=True))
+
+
+class PartyPrefix(SQLModel, table=True):
+    """Which registered party claims which GS1 company prefix: a brand owner is found by an index search."""
+
+    __tablename__ = "party_prefixes"
+    prefix: str = Field(sa_column=Column(String(12), primary_key=True))
+    party_id: str = Field(sa_column=Column(String(63), primary_key=True))
+
+
+class ScanCount(SQLModel, table=True):
+    """Consumer scans of one item on one day from one network (a keyed hash, never an address): evidence of a
+    copied label, kept 90 days. Not ledger data."""
+
+    __tablename__ = "scan_counts"
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    day: str = Field(sa_column=Column(String(10), primary_key=True, index=True))
+    network: str = Field(sa_column=Column(String(32), primary_key=True))
+    count: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class CheckpointRow(SQLModel, table=True):

@@ -17,18 +17,20 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from ..errors import TrackerError
 from ..merkle import NodeId
 from .base import StoredCheckpoint, StoredEntry
-from .models import CheckpointRow, Entry, KeyEvent, MerkleNode, Meta, Party, PartyKey
+from .models import CheckpointRow, Entry, KeyEvent, MerkleNode, Meta, Party, PartyKey, PartyPrefix, ScanCount
 
 __all__ = ["SqlStore", "migrate", "StorageError"]
 
 _ADVISORY_LOCK = 0x57415942  # "WAYB"
-E = Entry.__table__
-N = MerkleNode.__table__
-K = KeyEvent.__table__
-P = Party.__table__
-PK = PartyKey.__table__
-C = CheckpointRow.__table__
-M = Meta.__table__
+entries = Entry.__table__
+nodes_table = MerkleNode.__table__
+key_events = KeyEvent.__table__
+parties = Party.__table__
+party_keys = PartyKey.__table__
+party_prefixes = PartyPrefix.__table__
+scan_counts = ScanCount.__table__
+checkpoints = CheckpointRow.__table__
+meta_table = Meta.__table__
 
 
 class StorageError(TrackerError):
@@ -114,19 +116,19 @@ class SqlTxn:
         """Nodes by (level, first idx, last idx) spans: one cheap range scan per level."""
         out: dict[NodeId, bytes] = {}
         for level, lo, hi in spans:
-            rows = self.conn.execute(select(N.c.idx, N.c.hash).where(N.c.level == level, N.c.idx >= lo, N.c.idx <= hi))
+            rows = self.conn.execute(select(nodes_table.c.idx, nodes_table.c.hash).where(nodes_table.c.level == level, nodes_table.c.idx >= lo, nodes_table.c.idx <= hi))
             out.update({(level, r.idx): bytes(r.hash) for r in rows})
         return out
 
     def entry_by_event_id(self, event_id: str) -> StoredEntry | None:
-        row = self.conn.execute(select(E).where(E.c.event_id == event_id)).first()
+        row = self.conn.execute(select(entries).where(entries.c.event_id == event_id)).first()
         return _entry(row) if row else None
 
     def entries_by_event_ids(self, event_ids: Iterable[str]) -> dict[str, StoredEntry]:
         ids = list(set(event_ids))
         out: dict[str, StoredEntry] = {}
         for i in range(0, len(ids), 500):
-            for row in self.conn.execute(select(E).where(E.c.event_id.in_(ids[i:i + 500]))):
+            for row in self.conn.execute(select(entries).where(entries.c.event_id.in_(ids[i:i + 500]))):
                 out[row.event_id] = _entry(row)
         return out
 
@@ -147,7 +149,7 @@ class SqlTxn:
         # Rows come back in leaf order; a missing or reordered index shows up as a gap to the caller.
         last = start - 1
         while True:
-            rows = self.conn.execute(select(E).where(E.c.leaf_index > last).order_by(E.c.leaf_index)
+            rows = self.conn.execute(select(entries).where(entries.c.leaf_index > last).order_by(entries.c.leaf_index)
                                      .limit(batch)).all()
             if not rows:
                 return
@@ -168,21 +170,21 @@ class SqlTxn:
         return out
 
     def key_events_between(self, lo: int, hi: int) -> set[tuple[str, int]]:
-        rows = self.conn.execute(select(K.c.key, K.c.leaf_index).where(K.c.leaf_index >= lo, K.c.leaf_index <= hi))
+        rows = self.conn.execute(select(key_events.c.key, key_events.c.leaf_index).where(key_events.c.leaf_index >= lo, key_events.c.leaf_index <= hi))
         return {(r.key, r.leaf_index) for r in rows}
 
     def party_keyids(self) -> dict[str, str]:
-        return {r.keyid: r.party_id for r in self.conn.execute(select(PK.c.keyid, PK.c.party_id))}
+        return {r.keyid: r.party_id for r in self.conn.execute(select(party_keys.c.keyid, party_keys.c.party_id))}
 
     def keys_exist(self, keys: Iterable[str]) -> set[str]:
         keys = list(set(keys))
         found: set[str] = set()
         for i in range(0, len(keys), 500):
-            found.update(self.conn.execute(select(K.c.key).where(K.c.key.in_(keys[i:i + 500])).distinct()).scalars())
+            found.update(self.conn.execute(select(key_events.c.key).where(key_events.c.key.in_(keys[i:i + 500])).distinct()).scalars())
         return found
 
     def party_record(self, party_id: str) -> str | None:
-        return self.conn.execute(select(P.c.record).where(P.c.id == party_id)).scalar()
+        return self.conn.execute(select(parties.c.record).where(parties.c.id == party_id)).scalar()
 
     def party_records_for(self, party_ids: Iterable[str]) -> dict[str, str]:
         ids = list(set(party_ids))
@@ -192,10 +194,10 @@ class SqlTxn:
         return {pid: rec for pid, rec in self._rows(sql, ids)}
 
     def party_records(self) -> dict[str, str]:
-        return {r.id: r.record for r in self.conn.execute(select(P.c.id, P.c.record).order_by(P.c.id))}
+        return {r.id: r.record for r in self.conn.execute(select(parties.c.id, parties.c.record).order_by(parties.c.id))}
 
     def party_for_keyid(self, keyid: str) -> str | None:
-        return self.conn.execute(select(PK.c.party_id).where(PK.c.keyid == keyid)).scalar()
+        return self.conn.execute(select(party_keys.c.party_id).where(party_keys.c.keyid == keyid)).scalar()
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         rows = self._rows("SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1")
@@ -204,12 +206,40 @@ class SqlTxn:
         size, root, note, created = rows[0]
         return StoredCheckpoint(size=size, root_hash=bytes(root), note=note, created_at=created)
 
-    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
-        for row in self.conn.execute(select(C).order_by(C.c.size)).all():
-            yield _checkpoint(row)
+    def iter_checkpoints(self, batch: int = 1000) -> Iterator[StoredCheckpoint]:
+        """Every stored checkpoint in size order, keyset-paginated: constant memory however many there are."""
+        last = -1
+        while True:
+            rows = self.conn.execute(select(checkpoints).where(checkpoints.c.size > last)
+                                     .order_by(checkpoints.c.size).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _checkpoint(row)
+            last = rows[-1].size
+
+    def party_prefixes(self) -> set[tuple[str, str]]:
+        return {(r.prefix, r.party_id) for r in self.conn.execute(select(party_prefixes))}
+
+    def prefix_claims(self, prefixes: Iterable[str]) -> dict[str, list[str]]:
+        """prefix -> the parties claiming it, for the candidate prefixes of one GTIN (an index search)."""
+        wanted = sorted(set(prefixes))
+        out: dict[str, list[str]] = {}
+        if not wanted:
+            return out
+        sql = f"SELECT prefix, party_id FROM party_prefixes WHERE prefix IN ({self._marks(len(wanted))})"
+        for prefix, pid in self._rows(sql, wanted):
+            out.setdefault(prefix, []).append(pid)
+        return out
+
+    def scan_counts(self, key: str, *, since_day: str) -> list[tuple[str, str, int]]:
+        """(day, network tag, count) of consumer scans of ``key`` on ``since_day`` or later."""
+        sql = (f"SELECT day, network, count FROM scan_counts WHERE key = {self._mark} AND day >= {self._mark} "
+               "ORDER BY day, network")
+        return [(day, net, int(n)) for day, net, n in self._rows(sql, (key, since_day))]
 
     def meta(self) -> Mapping[str, str]:
-        return {r.name: r.value for r in self.conn.execute(select(M))}
+        return {r.name: r.value for r in self.conn.execute(select(meta_table))}
 
     # writes
     def _bulk(self, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
@@ -231,40 +261,57 @@ class SqlTxn:
     def add_key_events(self, rows: Sequence[tuple[str, int]]) -> None:
         self._bulk("key_events", ("key", "leaf_index"), rows)
 
-    def put_party(self, party_id: str, record_json: str, leaf_index: int, keyids: Sequence[str]) -> None:
-        done = self.conn.execute(update(P).where(P.c.id == party_id)
+    def put_party(self, party_id: str, record_json: str, leaf_index: int, keyids: Sequence[str],
+                  prefixes: Sequence[str] = ()) -> None:
+        done = self.conn.execute(update(parties).where(parties.c.id == party_id)
                                  .values(record=record_json, leaf_index=leaf_index)).rowcount
         if not done:
-            self.conn.execute(insert(P).values(id=party_id, record=record_json, leaf_index=leaf_index))
-        known = set(self.conn.execute(select(PK.c.keyid).where(PK.c.party_id == party_id)).scalars())
+            self.conn.execute(insert(parties).values(id=party_id, record=record_json, leaf_index=leaf_index))
+        known = set(self.conn.execute(select(party_keys.c.keyid).where(party_keys.c.party_id == party_id)).scalars())
         new = [k for k in keyids if k not in known]
         if new:
-            self.conn.execute(insert(PK), [{"keyid": k, "party_id": party_id} for k in new])
+            self.conn.execute(insert(party_keys), [{"keyid": k, "party_id": party_id} for k in new])
+        # A registry update states the party's prefixes in full: what it no longer lists, it no longer owns.
+        self.conn.execute(party_prefixes.delete().where(party_prefixes.c.party_id == party_id))
+        if prefixes:
+            self.conn.execute(insert(party_prefixes), [{"prefix": p, "party_id": party_id} for p in set(prefixes)])
+
+    def add_scans(self, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Add (key, day, network tag, count) scan counts to what is stored (an upsert on both engines)."""
+        if not rows:
+            return
+        mark = self._mark
+        sql = (f"INSERT INTO scan_counts (key, day, network, count) VALUES ({mark}, {mark}, {mark}, {mark}) "
+               "ON CONFLICT (key, day, network) DO UPDATE SET count = scan_counts.count + excluded.count")
+        self.conn.exec_driver_sql(sql, list(rows))
+
+    def prune_scans(self, *, before_day: str) -> int:
+        return int(self.conn.execute(scan_counts.delete().where(scan_counts.c.day < before_day)).rowcount or 0)
 
     def add_checkpoint(self, cp: StoredCheckpoint) -> None:
-        self.conn.execute(insert(C).values(size=cp.size, root_hash=cp.root_hash, note=cp.note,
+        self.conn.execute(insert(checkpoints).values(size=cp.size, root_hash=cp.root_hash, note=cp.note,
                                            created_at=cp.created_at))
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         for name, value in values.items():
-            if not self.conn.execute(update(M).where(M.c.name == name).values(value=value)).rowcount:
-                self.conn.execute(insert(M).values(name=name, value=value))
+            if not self.conn.execute(update(meta_table).where(meta_table.c.name == name).values(value=value)).rowcount:
+                self.conn.execute(insert(meta_table).values(name=name, value=value))
 
 
     # --- accounts and customs (tracker.accounts, tracker.customs); tables U and D at the end of the module ---
     def user_by_id(self, user_id: int) -> StoredUser | None:
-        row = self.conn.execute(select(U).where(U.c.id == user_id)).first()
+        row = self.conn.execute(select(users).where(users.c.id == user_id)).first()
         return _user(row) if row else None
 
     def user_by_name(self, username: str) -> StoredUser | None:
-        row = self.conn.execute(select(U).where(U.c.username == username)).first()
+        row = self.conn.execute(select(users).where(users.c.username == username)).first()
         return _user(row) if row else None
 
     def list_users(self) -> list[StoredUser]:
-        return [_user(r) for r in self.conn.execute(select(U).order_by(U.c.party_id, U.c.username))]
+        return [_user(r) for r in self.conn.execute(select(users).order_by(users.c.party_id, users.c.username))]
 
     def add_user(self, *, username: str, password_hash: str, party_id: str, role: str, created_at: str) -> int:
-        result = self.conn.execute(insert(U).values(username=username, password_hash=password_hash,
+        result = self.conn.execute(insert(users).values(username=username, password_hash=password_hash,
                                                     party_id=party_id, role=role, created_at=created_at,
                                                     disabled=False, failed_logins=0))
         return int(result.inserted_primary_key[0])
@@ -281,30 +328,30 @@ class SqlTxn:
         if locked_until is not ...:
             values["locked_until"] = locked_until
         if values:
-            self.conn.execute(update(U).where(U.c.id == user_id).values(**values))
+            self.conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
     def device_by_id(self, device_id: int) -> StoredDevice | None:
-        row = self.conn.execute(select(D).where(D.c.id == device_id)).first()
+        row = self.conn.execute(select(device_requests).where(device_requests.c.id == device_id)).first()
         return _device(row) if row else None
 
     def device_by_keyid(self, keyid: str) -> StoredDevice | None:
-        row = self.conn.execute(select(D).where(D.c.keyid == keyid)).first()
+        row = self.conn.execute(select(device_requests).where(device_requests.c.keyid == keyid)).first()
         return _device(row) if row else None
 
     def list_devices(self, *, user_id: int | None = None, party_id: str | None = None,
                      status: str | None = None) -> list[StoredDevice]:
-        query = select(D).order_by(D.c.id)
+        query = select(device_requests).order_by(device_requests.c.id)
         if user_id is not None:
-            query = query.where(D.c.user_id == user_id)
+            query = query.where(device_requests.c.user_id == user_id)
         if party_id is not None:
-            query = query.where(D.c.party_id == party_id)
+            query = query.where(device_requests.c.party_id == party_id)
         if status is not None:
-            query = query.where(D.c.status == status)
+            query = query.where(device_requests.c.status == status)
         return [_device(r) for r in self.conn.execute(query)]
 
     def add_device(self, *, keyid: str, public_key: str, user_id: int, party_id: str, label: str,
                    requested_at: str) -> int:
-        result = self.conn.execute(insert(D).values(keyid=keyid, public_key=public_key, user_id=user_id,
+        result = self.conn.execute(insert(device_requests).values(keyid=keyid, public_key=public_key, user_id=user_id,
                                                     party_id=party_id, label=label, status="pending",
                                                     requested_at=requested_at))
         return int(result.inserted_primary_key[0])
@@ -314,15 +361,15 @@ class SqlTxn:
         values: dict[str, object] = {"status": status, "decided_at": decided_at, "decided_by": decided_by}
         if event_id is not None:
             values["event_id"] = event_id
-        self.conn.execute(update(D).where(D.c.id == device_id).values(**values))
+        self.conn.execute(update(device_requests).where(device_requests.c.id == device_id).values(**values))
 
     def entries_of_types(self, types: Iterable[str], *, start: int = 0, batch: int = 2000) -> Iterator[StoredEntry]:
         """Entries of the given statement types in leaf order (index ix_entries_type), keyset-paginated."""
         wanted = sorted(set(types))
         last = start - 1
         while wanted:
-            rows = self.conn.execute(select(E).where(E.c.type.in_(wanted), E.c.leaf_index > last)
-                                     .order_by(E.c.leaf_index).limit(batch)).all()
+            rows = self.conn.execute(select(entries).where(entries.c.type.in_(wanted), entries.c.leaf_index > last)
+                                     .order_by(entries.c.leaf_index).limit(batch)).all()
             if not rows:
                 return
             for row in rows:
@@ -379,8 +426,13 @@ class SqlStore:
 
     @contextmanager
     def read(self) -> Iterator[SqlTxn]:
+        """One consistent snapshot. SQLite's read transaction in WAL mode is one already; PostgreSQL's default
+        READ COMMITTED would let each statement see later commits (an audit reading the tree size and the
+        checkpoints at different moments reported honest ledgers as tampered), so reads run REPEATABLE READ."""
         try:
             with self._reader.connect() as conn, conn.begin():
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield SqlTxn(conn)
         except OperationalError as exc:
             raise StorageError(f"database {self.safe_url} is unavailable: {exc.orig}") from exc
@@ -422,8 +474,8 @@ def migrate(store: SqlStore) -> None:
 from .base import StoredDevice, StoredUser  # noqa: E402
 from .models import DeviceRequest as _DeviceRequest, User as _User  # noqa: E402
 
-U = _User.__table__
-D = _DeviceRequest.__table__
+users = _User.__table__
+device_requests = _DeviceRequest.__table__
 
 
 def _user(row) -> StoredUser:
