@@ -32,7 +32,7 @@ SERVER_ROUNDS = 30 if SOAK else 6
 WRITER_ROUNDS = 20 if SOAK else 4
 ITEMS_PER_BATCH = 60  # 240 envelopes per batch
 WRITER_BATCHES, WRITER_ITEMS = 8, 40  # a writer round: 8 batches of 160 envelopes
-PARTIES = {"crash-mk": {"roles": ["manufacturer"]}, "crash-wh": {"roles": ["warehouse", "retailer"]}}
+PARTIES = {"crash-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}, "crash-wh": {"roles": ["warehouse", "retailer"]}}
 
 
 def crash_seed() -> int:

@@ -66,7 +66,7 @@ def run_processes(target: Callable, args_for: Callable[[int, Any, Any], tuple], 
 def test_eight_clients_four_workers_lose_nothing_and_fork_nothing(installation, backend, figures):
     parties = {}
     for n in range(CLIENTS):
-        parties[f"rl-mk-{n}"] = {"roles": ["manufacturer"]}
+        parties[f"rl-mk-{n}"] = {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}
         parties[f"rl-wh-{n}"] = {"roles": ["warehouse", "retailer"]}
     setup = register_parties(installation, parties)
     watcher = CheckpointWatcher(installation)
@@ -121,7 +121,7 @@ def test_eight_clients_four_workers_lose_nothing_and_fork_nothing(installation, 
 
 def test_two_clients_racing_to_ship_from_the_same_prev_are_both_stored_and_flagged_fork(installation, backend,
                                                                                         figures):
-    register_parties(installation, {"rl-race": {"roles": ["manufacturer"], "devices": 2},
+    register_parties(installation, {"rl-race": {"roles": ["manufacturer"], "devices": 2, "gs1_prefixes": ["950600"]},
                                     "rl-dest-0": {"roles": ["warehouse"]}, "rl-dest-1": {"roles": ["warehouse"]}})
     with Server(installation, workers=WORKERS) as server:
         rounds = []

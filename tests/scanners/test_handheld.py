@@ -121,9 +121,9 @@ def test_offline_scans_queue_and_sync_delivers_each_exactly_once(scanner: Scanne
     assert [r.type for r in records] == ["receive", "aggregate", "ship"]
     assert {statement_of(r)["location"]["name"] for r in records} == {"Pearl River Export"}
     assert all(r.status == "pending" for r in records)
-    # Offline, prev links only to what this device queued: nothing known for the receive, the receive for
-    # the packed items, the packing for the pallet.
-    assert statement_of(receive)["prev"] == {}
+    # Offline, prev links to what this device queued, and a receive to the shipment it answers: the ship for
+    # the received items, the receive for the packed items, the packing for the pallet.
+    assert statement_of(receive)["prev"] == {k: live.ship_event for k in trio}
     assert statement_of(pack)["prev"] == {k: receive.event_id for k in trio}
     assert statement_of(ship)["prev"] == {PALLET: pack.event_id}
 
@@ -176,10 +176,20 @@ def test_a_record_stored_before_its_ack_was_lost_is_a_duplicate(scanner: Scanner
     assert (record.status, record.result) == ("delivered", "duplicate")
 
 
+def test_offline_a_unit_whose_latest_event_is_unknown_is_not_signed(scanner: Scanner, live: LiveServer) -> None:
+    """The ledger refuses a statement that leaves a touched unit out of prev (SPEC §7): offline, the device says
+    so at once instead of queueing a record the server can only reject."""
+    live.stop()
+    result = scanner("ship", "--to", "hh-warehouse", *codes(item("NEVERMADE")), *OFFLINE)
+    assert result.exit_code == 1
+    assert "latest event" in result.stderr and "unknown_head" in result.stderr
+    assert queued(scanner) == []
+
+
 def test_a_rejected_record_is_reported_with_its_code_kept_and_not_resent(scanner: Scanner, live: LiveServer) -> None:
     live.stop()
-    never_made = item("NEVERMADE")
-    assert scanner("ship", "--to", "hh-warehouse", *codes(never_made), *OFFLINE).exit_code == 0
+    no_such_ship = "sha256:" + "0" * 64
+    assert scanner("receive", "--from", "acme-cn", "--ship", no_such_ship, *codes(item("H2")), *OFFLINE).exit_code == 0
     assert scanner("receive", "--from", "acme-cn", "--ship", live.ship_event, *codes(item("H3")),
                    *OFFLINE).exit_code == 0
     live.start()
@@ -187,17 +197,17 @@ def test_a_rejected_record_is_reported_with_its_code_kept_and_not_resent(scanner
     result = scanner("sync")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("#1 rejected  ship") and "unknown_item" in lines[0] and never_made in lines[0]
+    assert lines[0].startswith("#1 rejected  receive") and "unknown_event" in lines[0] and no_such_ship in lines[0]
     assert lines[1].startswith("#2 created   receive")
     assert "rejected 1" in result.stdout
     assert "1 record(s) rejected by the server" in result.stderr
 
     rejected, delivered = queued(scanner)
-    assert (rejected.status, rejected.error_code, rejected.attempts) == ("rejected", "unknown_item", 1)
+    assert (rejected.status, rejected.error_code, rejected.attempts) == ("rejected", "unknown_event", 1)
     assert delivered.status == "delivered" and live.stored(delivered.event_id)
     assert not live.stored(rejected.event_id)
     listing = scanner("queue")
-    assert "rejected" in listing.stdout and "error unknown_item" in listing.stdout
+    assert "rejected" in listing.stdout and "error unknown_event" in listing.stdout
 
     live.counter.requests.clear()
     again = scanner("sync")

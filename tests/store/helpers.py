@@ -31,6 +31,8 @@ CAST: dict[str, tuple[tuple[str, ...], str, str]] = {
     "berlin-shop": (("retailer",), "DE", "Berlin Mitte store"),
 }
 
+CAST_PREFIXES = {"acme": ("950600",)}  # acme owns GTIN's company prefix: its commissions are its own brand
+
 T_PARTIES = T0 + timedelta(minutes=1)  # when the cast is registered
 T_EVENTS = T0 + timedelta(hours=1)  # supply-chain events start here
 NOW = T0 + timedelta(days=1)  # the ledger's clock for appends unless a test says otherwise
@@ -66,7 +68,7 @@ def key_entry(key: KeyPair, *, not_before: datetime = T0, revoked_at: datetime |
 def party_envelope(admin_key: KeyPair, party_id: str, *, roles: Sequence[str] | None = None,
                    keys: Iterable[KeyPair | Mapping[str, Any]] | None = None, country: str | None = None,
                    name: str | None = None, time: datetime = T_PARTIES, actor: str = "admin",
-                   gs1_prefixes: Sequence[str] = ()) -> Envelope:
+                   gs1_prefixes: Sequence[str] | None = None) -> Envelope:
     """A `party` statement signed by ``admin_key`` (as ``actor``) registering or updating ``party_id``.
     ``keys`` are KeyPairs (valid from T0) or ready key entries (see ``key_entry``)."""
     cast_roles, cast_country, _ = CAST.get(party_id, (("manufacturer",), "NL", ""))
@@ -76,7 +78,7 @@ def party_envelope(admin_key: KeyPair, party_id: str, *, roles: Sequence[str] | 
         name=name or f"{party_id} (test party)", country=country or cast_country,
         roles=list(roles) if roles is not None else list(cast_roles),
         keys=[key_entry(k) if isinstance(k, KeyPair) else dict(k) for k in key_list],
-        gs1_prefixes=gs1_prefixes)
+        gs1_prefixes=CAST_PREFIXES.get(party_id, ()) if gs1_prefixes is None else gs1_prefixes)
     return sign_statement(doc, admin_key)
 
 

@@ -209,11 +209,17 @@ def test_naming_an_item_that_was_never_commissioned_is_refused(cast):
     for case, make in UNKNOWN_ITEM.items():
         assert_refused(cast, make(item_key("NEVER-MADE")), code="unknown_item", field="items", case=case)
     # A new container is fine in an aggregate (it comes into existence there), and is known afterwards.
-    pack = sign_statement(new_statement("aggregate", actor="acme", time=T_EVENTS, prev={},
+    pack = sign_statement(new_statement("aggregate", actor="acme", time=T_EVENTS,
+                                        prev=heads(cast, [item_key("KNOWN")]),
                                         location={"name": "Acme", "country": "CN"},
                                         container="00/009506000134352008", items=[item_key("KNOWN")]), key_of("acme"))
-    assert cast.append(pack, now=NOW).created
-    assert cast.append(UNKNOWN_ITEM["disaggregate-unknown-container"](None), now=NOW).created
+    packed = cast.append(pack, now=NOW)
+    assert packed.created
+    unpack = sign_statement(new_statement(
+        "disaggregate", actor="acme", time=T_EVENTS, location={"name": "Acme", "country": "CN"},
+        prev={"00/009506000134352008": packed.event_id, item_key("KNOWN"): packed.event_id},
+        container="00/009506000134352008", items=[item_key("KNOWN")]), key_of("acme"))
+    assert cast.append(unpack, now=NOW).created
 
 
 def test_one_verifying_signature_among_several_is_enough(cast):

@@ -87,7 +87,10 @@ def now() -> datetime:
 
 
 def sign(stype: str, actor: str, *, device: int = 0, at: datetime | None = None, **fields: Any) -> Envelope:
-    location = {"name": f"Site of {actor}", "country": "CN"}
+    from tracker.demo import PARTIES
+
+    country = next((c for pid, _name, c, _roles, _prefixes in PARTIES if pid == actor), "CN")  # where it operates
+    location = {"name": f"Site of {actor}", "country": country}
     doc = new_statement(stype, actor=actor, time=at or now() - timedelta(seconds=5), location=location, **fields)
     return sign_statement(doc, party_key(actor, device))
 

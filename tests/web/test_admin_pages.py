@@ -62,8 +62,9 @@ def test_admin_approves_a_device_and_the_key_appears_in_the_registry(client, sta
     # The new device now signs for its party.
     user = staff_app.test_client()
     logged_in(user, "hh-new")
+    head = client.get("/api/v1/items/09506000134352/GENW/head").get_json()["event_id"]
     envelope = signed("aggregate", "hh-warehouse", NEW_KEY, container="00/009506000134352008",
-                      items=["01/09506000134352/21/GENW"], prev={})
+                      items=["01/09506000134352/21/GENW"], prev={"01/09506000134352/21/GENW": head})
     result = json_post(user, "/staff/events", {"envelopes": [envelope.to_json()]}, page="/staff/")
     assert result.status_code == 200 and "event_id" in result.get_json()["results"][0], result.get_json()
 
