@@ -11,10 +11,10 @@ Configuration (options go before or after the command name):
 `prev` (SPEC §2): for every key a statement touches, the event id of its latest event as this device knows
 it. Online, that is the server's head (GET /items/{gtin}/{serial}/head), unless a record still waiting in the
 queue touches the key: then it is that record's event id, because the queue is delivered first and in order.
-Offline, only queued records are known: keys they touch link to them, other keys are left out of `prev`. A
-guessed or stale head would make a false `fork` or `custody_gap`; a missing one only leaves a link unstated.
-Containers have no head endpoint in SPEC v1: their prev is taken from the queue or, when the server offers
-GET /containers/{sscc}/head, from it, else left out.
+Offline, only queued records are known: keys they touch link to them; a receive links the rest to the shipment
+it answers. A statement that would leave a touched unit out of `prev` is not signed: the ledger refuses it
+(SPEC §7), and a guessed or stale head would make a false `fork` or `custody_gap`. Containers' heads come from
+the queue or GET /containers/{sscc}/head.
 
 Exit codes: 0 done (sent or queued); 1 refused (the server rejected a record; a code was bad or none found);
 2 usage error; 3 any other error (unreadable key or image, server unreachable during `sync`).
@@ -469,6 +469,15 @@ def _record(device: Device, stype: str, *, codes: Sequence[str], images: Sequenc
         chunk = keys[start:start + MAX_ITEMS]
         touched = chunk + ([container_key] if container_key else [])
         prev = _prev(session, touched)
+        if stype == "receive" and extra.get("ship"):
+            # What is received was last shipped: where the device knows no later event, the shipment it answers
+            # is the unit's latest (this lets a dock receive offline).
+            prev = {k: prev.get(k, extra["ship"]) for k in touched}
+        unknown = [k for k in touched if k not in prev and not (stype == "aggregate" and k == container_key)]
+        if unknown:
+            why = "offline, and this device has not seen" if not session.online else "the server has no record of"
+            raise Refused(f"{why} the latest event of {unknown[0]}: the ledger needs it in `prev`. Scan it once "
+                          "online (or `scanner sync`) first.", code="unknown_head")
         fields: dict[str, Any] = dict(extra, items=chunk)
         if container_key:
             fields["container"] = container_key

@@ -298,8 +298,13 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
         gt = gtin or keys[0].split("/")[1]
         fields["product"] = {"gtin": gt, "name": product_name or "unnamed product", **({"lot": lot} if lot else {})}
     prev = None
-    if stype != "commission":
-        prev = {k: h for k in keys + ([cont] if cont else []) if (h := head(ledger, k)) is not None}
+    if stype != "commission":  # prev names the latest event of every unit touched (SPEC §7)
+        prev = {}
+        for k in keys + ([cont] if cont else []):
+            if (latest := head(ledger, k)) is not None:
+                prev[k] = latest
+            elif not (stype == "aggregate" and k == cont):  # only an aggregate's new container has no history
+                raise Rejected(f"{k} is not a known item or container", code="unknown_item", field="items")
     now = _now()
     doc = new_statement(stype, actor=actor, time=parse_time(when, "--time") if when else now.replace(microsecond=0),
                         location={"name": location_name or who.name, "country": country or who.country},

@@ -48,6 +48,8 @@ _ROUTES = {
 }
 _EXPORTER = {"acme-cn": "pearl-export", "lotus-vn": "saigon-export", "rheinwerk-de": None}
 _DEMO_FILE = "demo.json"
+_SAMPLE_LABELS = {"pallet": "genuine pallets (by SSCC)"}
+_EXPECTED = {"pallet": "genuine"}  # sample kind -> the verdict every sample of it must get
 _SKIP_SCENARIOS = {"bad-signature", "unauthorized-signer"}  # imports: they would make `tracker verify` fail
 
 
@@ -62,10 +64,10 @@ class DemoSummary:
     def describe(self, resolver: str) -> str:
         lines = [f"Demo ledger: {self.items} items, {self.events} events"
                  + (" (built now)" if self.created else " (already built)")]
-        for kind in ("genuine", "suspicious", "likely_counterfeit", "unknown"):
+        for kind in ("genuine", "pallet", "suspicious", "likely_counterfeit", "unknown"):
             keys = self.samples.get(kind, [])
             if keys:
-                lines.append(f"  {kind}:")
+                lines.append(f"  {_SAMPLE_LABELS.get(kind, kind)}:")
                 lines.extend(f"    {digital_link(k, resolver=resolver)}" for k in keys[:5])
         if self.users:
             lines.append("  demo sign-ins (/login), for a local demo only:")
@@ -86,6 +88,7 @@ def build_demo(net: Network, *, items: int = 3000, lot_size: int = 40, seed: int
     start = net.clock
     lots = max(1, items // lot_size)
     genuine: list[str] = []
+    pallets: list[str] = []
     for lot in range(lots):
         net.clock = start + timedelta(hours=10 * lot)
         maker = rng.choice(sorted(_LINES))
@@ -133,6 +136,7 @@ def build_demo(net: Network, *, items: int = 3000, lot_size: int = 40, seed: int
                 continue
         moved(pallet, rec("receive", warehouse, [pallet], hours=6, items=[pallet], **{"from_": holder, "ship": sid}))
         rec("disaggregate", warehouse, keys + [pallet], hours=2, container=pallet, items=keys)
+        pallets.append(pallet)
         half = lot_size // len(shops)
         for n, shop in enumerate(shops):
             part = keys[n * half:(n + 1) * half] if n < len(shops) - 1 else keys[n * half:]
@@ -146,8 +150,8 @@ def build_demo(net: Network, *, items: int = 3000, lot_size: int = 40, seed: int
         genuine.extend(keys[:1])
         if progress:
             progress(lot + 1, lots)
-    samples: dict[str, list[str]] = {"genuine": genuine[:5], "suspicious": [], "likely_counterfeit": [],
-                                     "unknown": ["01/09506000134352/21/NEVERMADE1"]}
+    samples: dict[str, list[str]] = {"genuine": genuine[:5], "pallet": pallets[:3], "suspicious": [],
+                                     "likely_counterfeit": [], "unknown": ["01/09506000134352/21/NEVERMADE1"]}
     scen_start = start + timedelta(hours=10 * lots + 24)
     scenarios = sorted((s for s in load_scenarios() if s.name not in _SKIP_SCENARIOS and s.kind != "genuine"),
                        key=lambda s: s.name == "revoked-key")  # revocation last: it retires a key others use
@@ -192,7 +196,7 @@ def ensure_demo(config: Config | None = None, *, now: datetime | None = None, it
     if not built:
         samples = build_demo(net, items=items, progress=progress)
     for kind, keys in samples.items():
-        checked = [k for k in keys if kind == "unknown" or lookup(ledger, k).verdict == kind]
+        checked = [k for k in keys if kind == "unknown" or lookup(ledger, k).verdict == _EXPECTED.get(kind, kind)]
         samples[kind] = checked
     summary = {"items": items, "samples": samples}
     ensure_demo_users(ledger, now=now)

@@ -23,6 +23,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from tracker.config import load_config
+    from tracker.scans import ScanPolicy, ScanRecorder
     from tracker.home import open_ledger, read_passphrase
 
     from . import errors, security, settings
@@ -45,6 +46,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.ephemeral_secret()
     app.extensions["waybill"] = ledger_handle
+    policy = ScanPolicy(after_sale_networks=int(app.config["WAYBILL_SCAN_AFTER_SALE_NETWORKS"]),
+                        before_retail_networks=int(app.config["WAYBILL_SCAN_BEFORE_RETAIL_NETWORKS"]),
+                        retention_days=int(app.config["WAYBILL_SCAN_RETENTION_DAYS"]))
+    app.extensions["waybill_scans"] = ScanRecorder(ledger_handle.store, policy=policy,
+                                                   flush_seconds=float(app.config["WAYBILL_SCAN_FLUSH_SECONDS"]))
 
     hops = int(app.config.get("WAYBILL_PROXY_HOPS") or 0)
     if hops:

@@ -10,6 +10,11 @@
 ``WAYBILL_MAX_BODY_BYTES``      largest request body (default 16 MiB: batches, photos)
 ``WAYBILL_MAX_EVENT_BYTES``     largest single ``POST /events`` body (default 1 MiB)
 ``WAYBILL_SECURE_COOKIES``      ``1`` marks the session cookie Secure (serve over HTTPS)
+``WAYBILL_SCAN_AFTER_SALE_NETWORKS``  consumer scans of a sold item from more distinct networks than this raise
+                                ``label_copied`` (default 5)
+``WAYBILL_SCAN_BEFORE_RETAIL_NETWORKS``  the same before any retailer held the item (default 3)
+``WAYBILL_SCAN_RETENTION_DAYS``  how long daily scan counts are kept (default 90)
+``WAYBILL_SCAN_FLUSH_SECONDS``  how often buffered scan counts are written (default 1)
 ==============================  =====================================================================
 """
 from __future__ import annotations
@@ -47,6 +52,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag(env.get("WAYBILL_SECURE_COOKIES"), False),
         "WTF_CSRF_TIME_LIMIT": 6 * 3600,
+        "WAYBILL_SCAN_AFTER_SALE_NETWORKS": int(env.get("WAYBILL_SCAN_AFTER_SALE_NETWORKS") or 5),
+        "WAYBILL_SCAN_BEFORE_RETAIL_NETWORKS": int(env.get("WAYBILL_SCAN_BEFORE_RETAIL_NETWORKS") or 3),
+        "WAYBILL_SCAN_RETENTION_DAYS": int(env.get("WAYBILL_SCAN_RETENTION_DAYS") or 90),
+        "WAYBILL_SCAN_FLUSH_SECONDS": float(env.get("WAYBILL_SCAN_FLUSH_SECONDS") or 1.0),
     }
 
 

@@ -70,11 +70,33 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Statement": {
         "type": "object", "required": ["v", "type", "actor", "time", "location"],
-        "description": "The signed statement (SPEC §2); type-specific fields follow the SPEC table.",
+        "description": "The signed statement (SPEC §2); type-specific fields follow the SPEC table. Door rules "
+                       "(SPEC §7): `prev` names the latest event of every item and container the statement "
+                       "touches (all types but party, licence, commission, and the new container of an "
+                       "aggregate), else 400 invalid_statement naming the key; `to`/`from` name registered "
+                       "parties, else 422 unknown_party; every field is a full match (no trailing newline). "
+                       "A `licence` statement (see Licence) is signed by a brand owner.",
         "properties": {
             "v": {"const": 1}, "type": {"enum": list(TYPES)}, "actor": _ref("PartyId"), "time": _ref("Time"),
             "location": _ref("Location"),
             "prev": {"type": "object", "additionalProperties": _ref("EventId")},
+        },
+    },
+    "Licence": {
+        "type": "object", "required": ["v", "type", "actor", "time", "location", "licensee", "gs1_prefixes",
+                                       "not_before"],
+        "description": "A brand owner (a manufacturer registered with gs1_prefixes) licenses a contract "
+                       "manufacturer to commission GTINs under some of its prefixes from not_before until "
+                       "not_after. Signed by the brand owner; the latest licence from one owner to one licensee "
+                       "for a prefix decides, so a licence is ended by signing a new one with an earlier "
+                       "not_after. A commission by a licensee in that window is judged genuine (reason "
+                       "licensed_manufacturer, info); without one, not_commissioned_by_manufacturer (critical).",
+        "properties": {
+            "v": {"const": 1}, "type": {"const": "licence"}, "actor": _ref("PartyId"), "time": _ref("Time"),
+            "location": _ref("Location"), "licensee": _ref("PartyId"),
+            "gs1_prefixes": {"type": "array", "minItems": 1, "maxItems": 64,
+                             "items": {"type": "string", "pattern": "^[0-9]{4,12}$"}},
+            "not_before": _ref("Time"), "not_after": _ref("Time"),
         },
     },
     "AppendResult": {
@@ -101,6 +123,15 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Reason": {
         "type": "object", "required": ["code", "severity", "message", "event_id"], "additionalProperties": False,
+        "description": "Stable codes (SPEC §4, §7). Beyond SPEC §4: unverified_brand (warning: no registered "
+                       "party owns the GTIN's GS1 company prefix, read after the indicator digit); "
+                       "licensed_manufacturer (info: made under a brand owner's licence); location_mismatch "
+                       "(warning: a declared location the registry contradicts; borders are judged from "
+                       "registered countries and sites); sold (info: when and where it was sold; an item sold "
+                       "before is not new); label_copied (warning: consumer scans from more distinct networks "
+                       "than a genuine label sees -- after the sale, or before any retailer held it; counted per "
+                       "item and day under a keyed hash of the network prefix, kept 90 days, no addresses); "
+                       "path_truncated (warning: the history goes past what one lookup follows).",
         "properties": {
             "code": {"enum": sorted(SEVERITY)},
             "severity": {"enum": ["critical", "warning", "info"]},
@@ -127,7 +158,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["item", "gtin", "serial", "product", "verdict", "reasons", "holder", "path", "checkpoint"],
         "properties": {
-            "item": {"type": "string", "description": "canonical key 01/{gtin14}/21/{serial}"},
+            "item": {"type": "string", "description": "canonical key 01/{gtin14}/21/{serial}, or 00/{sscc18} for a "
+                                                     "container"},
             "gtin": {"type": ["string", "null"], "pattern": "^[0-9]{14}$"},
             "serial": {"type": ["string", "null"], "minLength": 1, "maxLength": 20},
             "product": {"oneOf": [_ref("Product"), {"type": "null"}]},
@@ -156,7 +188,14 @@ _SCHEMAS: dict[str, Any] = {
             "roles": {"type": "array", "minItems": 1, "items": {"enum": list(ROLES)}},
             "keys": {"type": "array", "minItems": 1, "items": _ref("PartyKey")},
             "gs1_prefixes": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{4,12}$"}},
+            "sites": {"type": "array", "items": _ref("Site"),
+                      "description": "Registered sites: where a declared location may be without a mismatch."},
         },
+    },
+    "Site": {
+        "type": "object", "required": ["name", "country"], "additionalProperties": False,
+        "properties": {"name": {"type": "string"}, "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                       "gln": {"type": "string", "pattern": "^[0-9]{13}$"}},
     },
     "PartyList": {
         "type": "object", "required": ["parties"], "additionalProperties": False,
@@ -190,6 +229,9 @@ _SERIAL = {"name": "serial", "in": "path", "required": True,
            "schema": {"type": "string", "minLength": 1, "maxLength": 20},
            "description": "Serial (AI 21), 1-20 characters of GS1 AI-82, percent-encoded ('/' as %2F)."}
 
+_SSCC = {"name": "sscc", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{18}$"},
+         "description": "SSCC (AI 00): 18 digits with a valid check digit."}
+
 _PATHS: dict[str, Any] = {
     "/events": {"post": {
         "operationId": "postEvent", "summary": "Submit one signed statement",
@@ -219,6 +261,17 @@ _PATHS: dict[str, Any] = {
     "/items/{gtin}/{serial}/head": {"get": {
         "operationId": "getItemHead", "summary": "The item's latest event id (what a signer puts in prev)",
         "parameters": [_GTIN, _SERIAL],
+        "responses": {"200": _json(_ref("Head"), "The latest event."), **_errors(400, 404, 429)},
+    }},
+    "/containers/{sscc}": {"get": {
+        "operationId": "getContainer", "summary": "Provenance of a container (case, pallet), judged like an item",
+        "parameters": [_SSCC],
+        "responses": {"200": _json(_ref("Provenance"), "The provenance answer (gtin, serial and product null)."),
+                      **_errors(400, 404, 429)},
+    }},
+    "/containers/{sscc}/head": {"get": {
+        "operationId": "getContainerHead", "summary": "The container's latest event id (what a signer puts in prev)",
+        "parameters": [_SSCC],
         "responses": {"200": _json(_ref("Head"), "The latest event."), **_errors(400, 404, 429)},
     }},
     "/parties": {"get": {

@@ -12,8 +12,9 @@ from flask import Response, current_app, jsonify, request, url_for
 
 from tracker import provenance
 from tracker.errors import InvalidInput, NotFound, TrackerError
-from tracker.identifiers import ItemKey
+from tracker.identifiers import ContainerKey, ItemKey
 from tracker.ledger import AppendResult
+from tracker.parties import PARTY_ID_RULE
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
@@ -128,6 +129,23 @@ def get_item(gtin: str, rest: str) -> Response:
     return jsonify(provenance.lookup(ledger(), item).to_json())
 
 
+@bp.get("/containers/<sscc>")
+@public_lookup
+def get_container(sscc: str) -> Response:
+    """A container (case, pallet) is judged like an item: its own path from the aggregate that created it."""
+    return jsonify(provenance.lookup(ledger(), ContainerKey(sscc=sscc)).to_json())
+
+
+@bp.get("/containers/<sscc>/head")
+@public_lookup
+def get_container_head(sscc: str) -> Response:
+    key = ContainerKey(sscc=sscc)
+    event_id = provenance.head(ledger(), str(key))
+    if event_id is None:
+        raise NotFound(f"we have no record of container {key}", code="unknown_item")
+    return jsonify({"event_id": event_id})
+
+
 @bp.get("/parties")
 def get_parties() -> Response:
     parties = sorted(ledger().parties(), key=lambda p: p.id)
@@ -137,7 +155,7 @@ def get_parties() -> Response:
 @bp.get("/parties/<party_id>")
 def get_party(party_id: str) -> Response:
     if not PARTY_ID.match(party_id):
-        raise InvalidInput(f"party id {party_id!r} must match {PARTY_ID.pattern}", code="invalid_party_id",
+        raise InvalidInput(f"party id {party_id!r} must match {PARTY_ID_RULE}", code="invalid_party_id",
                            field="id")
     return jsonify(ledger().party(party_id).public_json())
 

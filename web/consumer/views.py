@@ -2,12 +2,17 @@
 provenance answer (SPEC §4) holds, plus display names from the public party registry."""
 from __future__ import annotations
 
-from flask import Response, jsonify, redirect, render_template, request, url_for
+import logging
+from datetime import datetime, timezone
+
+from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
 
 from scanners.decode import decode_image
 from tracker import provenance
 from tracker.errors import InvalidIdentifier
-from tracker.identifiers import ItemKey, parse_code
+from tracker.errors import TrackerError
+from tracker.identifiers import ContainerKey, ItemKey, parse_code
+from tracker.scans import ScanRecorder
 
 from .. import ledger
 from ..errors import wants_json
@@ -81,16 +86,43 @@ def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = Non
     return redirect(target, 307)
 
 
-@bp.get("/01/<gtin>/21/<serial_path:serial>")
-@bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
-@public_lookup
-def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response | str:
-    answer = provenance.lookup(ledger(), ItemKey(gtin=gtin, serial=serial))
+def _answer(key: ItemKey | ContainerKey) -> provenance.Provenance:
+    """Judge a unit for a consumer. An item's scan counts first (SPEC §7: consumer scans are evidence of a copied
+    label); a failure to count is logged, never shown: the verdict must not depend on the counter being up."""
+    now = datetime.now(timezone.utc)
+    recorder: ScanRecorder = current_app.extensions["waybill_scans"]
+    if isinstance(key, ItemKey):
+        try:
+            recorder.record(str(key), request.remote_addr or "", now=now)
+        except TrackerError as exc:
+            logging.getLogger("waybill.web").warning("scan not counted: %s", exc)
+    return provenance.lookup(ledger(), key, now=now, scan_policy=recorder.policy,
+                             unsaved_scans=recorder.unsaved(str(key)))
+
+
+def _page(answer: provenance.Provenance) -> Response:
     if wants_json():
         response = jsonify(answer.to_json())
     else:
         doc = answer.to_json()
         response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
-                                            names=_party_names(answer)), mimetype="text/html")
+                                            names=_party_names(answer), scans=answer.scans,
+                                            retention_days=current_app.extensions["waybill_scans"].policy.retention_days),
+                            mimetype="text/html")
     response.vary.add("Accept")
     return response
+
+
+@bp.get("/01/<gtin>/21/<serial_path:serial>")
+@bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
+@public_lookup
+def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response:
+    return _page(_answer(ItemKey(gtin=gtin, serial=serial)))
+
+
+@bp.get("/00/<sscc>")
+@bp.get("/<path:resolver_prefix>/00/<sscc>")
+@public_lookup
+def container(sscc: str, resolver_prefix: str | None = None) -> Response:
+    """A case or pallet (SSCC): judged like an item, from the aggregate that created it."""
+    return _page(_answer(ContainerKey(sscc=sscc)))

@@ -34,6 +34,12 @@ REASON_TITLES: Mapping[str, str] = {
     "time_inconsistency": "The dates in its history do not add up",
     "ledger_integrity_failure": "The records could not be verified",
     "in_transit": "On its way",
+    "unverified_brand": "Nobody registered owns this brand's product code",
+    "licensed_manufacturer": "Made under the brand owner's licence",
+    "location_mismatch": "A step was declared somewhere its company does not operate",
+    "sold": "Already sold",
+    "label_copied": "This code is being scanned in too many places",
+    "path_truncated": "Its history is too long to check in full",
 }
 
 ROLE_NAMES: Mapping[str, str] = {
