@@ -92,12 +92,12 @@ def test_several_labels_in_one_photo_each_read_once() -> None:
 
 
 @pytest.mark.parametrize("content, gs1, fragment", [
-    ("(01)09506000134353(21)BAD1", True, "GTIN 09506000134353 has a wrong check digit"),
-    ("(00)095060000000000016", True, "SSCC 095060000000000016 has a wrong check digit"),
+    ("(01)09506000134353(21)BAD1", True, "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
+    ("(00)095060000000000016", True, "the check digit of SSCC 095060000000000016 is wrong: the last digit should be 5"),
     ("0109506000134352\x1d89X\x1d21BAD2", False, "unknown GS1 application identifier at '89X<GS>21BAD2'"),
     ("(01)09506000134352(89)X(21)BAD3", False, "unknown GS1 application identifier (89)"),
     ("(01)09506000134352(17)271341(21)BAD4", True, "(17)"),
-    ("(01)09506000134352(10)L1", True, "no serial (21)"),
+    ("(01)09506000134352(10)L1", True, "no serial number"),
     ("hello, world", False, "not a GS1 code"),
 ])
 def test_bad_codes_are_named_not_crashed(content: str, gs1: bool, fragment: str) -> None:
@@ -184,7 +184,7 @@ def test_decode_command_prints_keys_and_names_bad_codes() -> None:
     assert bad.exit_code == 1
     assert bad.stdout.split() == [f"01/{GTIN}/21/PH006"]
     assert bad.stderr.strip() == (f"error: {PHOTOS / 'bad-check-digit.jpg'}: DataMatrix '010950600013435321PH007': "
-                                  "GTIN 09506000134353 has a wrong check digit")
+                                  "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2")
 
 
 def test_decode_command_json_lines(tmp_path: Path) -> None:

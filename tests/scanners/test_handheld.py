@@ -250,7 +250,7 @@ def test_a_bad_code_signs_nothing(tmp_path: Path, scanner: Scanner, live: LiveSe
     size = live.ledger.size()
     result = scanner("ship", "--to", "hh-warehouse", *codes(item("H1"), "(01)09506000134353(21)H2"))
     assert result.exit_code == 1
-    assert "GTIN 09506000134353 has a wrong check digit" in result.stderr
+    assert "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2" in result.stderr
     assert "nothing was signed" in result.stderr
     assert "Traceback" not in result.output
     assert queued(scanner) == [] and live.ledger.size() == size

@@ -136,14 +136,17 @@ def test_bad_serial_specs(spec: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    ([GTIN[:-1] + "3", "S1", "--out", "x.png"], "GTIN 09506000134353 has a wrong check digit"),
+    ([GTIN[:-1] + "3", "S1", "--out", "x.png"],
+     "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
     (["12345", "S1", "--out", "x.png"], "GTIN '12345' must be 8, 12, 13 or 14 digits"),
     ([GTIN, "has space", "--out", "x.png"], "serial 'has space' must be 1-20 characters"),
     ([GTIN, "S1", "--out", "x.jpg"], "a label is written as .png or .svg"),
     ([GTIN, "--sheet", "--serials", "S1-S3", "--out", "x.png"], "a sheet is written as .pdf or .svg"),
     ([GTIN, "--sheet", "--out", "x.pdf"], "--sheet needs --serials"),
-    (["--sscc", "095060000000000016", "--out", "x.png"], "SSCC 095060000000000016 has a wrong check digit"),
-    ([GTIN, "--out", "x.png"], "give GTIN and SERIAL"),
+    (["--sscc", "095060000000000016", "--out", "x.png"],
+     "the check digit of SSCC 095060000000000016 is wrong: the last digit should be 5"),
+    ([GTIN, "--out", "x.png"], "without a serial number"),
+    (["--out", "x.png"], "give GTIN and SERIAL"),
     ([GTIN, "S1", "--out", "x.png", "--resolver", "ftp://nope"], "is not an http(s) URL"),
     ([GTIN, "--sheet", "--serials", "S1-S3", "--grid", "40x1", "--out", "x.pdf"], "1-12 columns"),
 ])

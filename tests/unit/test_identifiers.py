@@ -20,6 +20,7 @@ from tracker.identifiers import (
     normalize_sscc,
     parse_code,
     parse_key,
+    read_code,
     validate_serial,
 )
 
@@ -199,7 +200,6 @@ def test_parse_key_refuses_non_canonical(key: str) -> None:
     (f"https://id.example.com/01/{GTIN}/21/ABC123?linkType=gs1:pip", "ABC123"),
     (f"https://id.example.com/01/{GTIN}/21/ABC123?17=261231&10=LOT1", "ABC123"),
     (f"https://id.example.com/01/{GTIN}/21/ABC123#top", "ABC123"),
-    (f"https://id.example.com/01/{GTIN}/21/ABC123/", "ABC123"),
     # path only (what the consumer page route sees)
     (f"/01/{GTIN}/21/ABC123", "ABC123"),
     (f"/01/{GTIN}/21/ABC123?x=1", "ABC123"),
@@ -249,7 +249,7 @@ def test_parse_digital_link_refusals(url: str) -> None:
     f"(01){GTIN}(10)LOT1(21)ABC123",
     f"(01){GTIN}(17)261231(21)ABC123",
     f"(21)ABC123(01){GTIN}",
-    "(01)9506000134352(21)ABC123",
+    f"(01) {GTIN} (21) ABC123",            # spaces around the brackets, as people type them
 ])
 def test_bracketed_element_strings(text: str) -> None:
     assert parse_code(text) == ITEM
@@ -277,15 +277,29 @@ def test_element_string_container() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    f"01{GTIN} 99XYZ 21ABC123",
-    f"01{GTIN}\x1d9921ABC",
-    "98ABC",
+    f"01{GTIN} 89XYZ 21ABC123",
+    f"01{GTIN}\x1d0721ABC",
+    "89ABC",
+    f"(01){GTIN}(89)X(21)ABC123",
 ])
 def test_unknown_application_identifier_is_an_error(text: str) -> None:
     with pytest.raises(InvalidIdentifier) as exc:
         parse_code(text)
     assert exc.value.field == "code"
     assert "unknown" in exc.value.message and "application identifier" in exc.value.message
+
+
+@pytest.mark.parametrize("text, elements", [
+    # Was refused as "unknown" by the hand-written reader: 99, 98 and 7003 are GS1 AIs (company internal
+    # information, expiry date and time). Any AI GS1 defines is kept as data beside the key.
+    (f"01{GTIN} 99XYZ 21ABC123", {"99": "XYZ"}),
+    (f"01{GTIN}\x1d98INTERNAL\x1d21ABC123", {"98": "INTERNAL"}),
+    (f"(01){GTIN}(7003)2612311230(21)ABC123", {"7003": "2612311230"}),
+    (f"01{GTIN}70032612311230\x1d21ABC123", {"7003": "2612311230"}),
+])
+def test_every_gs1_application_identifier_is_kept_as_data(text: str, elements: dict) -> None:
+    scanned = read_code(text)
+    assert scanned.unit == ITEM and dict(scanned.elements) == elements
 
 
 @pytest.mark.parametrize("text", [
@@ -297,6 +311,8 @@ def test_unknown_application_identifier_is_an_error(text: str) -> None:
     f"01{GTIN}21",                     # empty serial
     f"(01){GTIN}(21)ABC123 trailing",
     f"(01){GTIN}(21)ABC 123",
+    "(01)9506000134352(21)ABC123",      # AI (01) is 14 digits: short GTINs are padded only in Digital Links
+    f"01{GTIN}21ABC123\n21X",           # a newline is not a separator
     "(1)X",
     "",
     "   ",
@@ -350,7 +366,12 @@ def test_digital_link_round_trip(gtin: str, serial: str, resolver: str) -> None:
 @settings(deadline=None)
 @given(gtins, serials)
 def test_bracketed_element_string_round_trip(gtin: str, serial: str) -> None:
-    assume("(" not in serial)  # parentheses cannot be told apart from AI brackets in the human-readable form
     key = ItemKey(gtin=gtin, serial=serial)
-    assert parse_code(f"(01){key.gtin}(21){serial}") == key
     assert parse_code(f"01{key.gtin}21{serial}") == key
+    assert parse_code(f"]d201{key.gtin}21{serial}\x1d10LOT") == key
+    if "(" in serial or ")" in serial:
+        # A bracket inside a bracketed value cannot be told apart from the next AI: refused, never cut short.
+        with pytest.raises(InvalidIdentifier, match="holds a bracket"):
+            parse_code(f"(01){key.gtin}(21){serial}")
+    else:
+        assert parse_code(f"(01){key.gtin}(21){serial}") == key
