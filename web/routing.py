@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from flask import Blueprint, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
 __all__ = ["SerialPathConverter", "use_serial_path", "raw_path", "raw_query", "raw_segments_after"]
@@ -24,7 +25,7 @@ class SerialPathConverter(PathConverter):
     or redirected to themselves forever (consumer page). Built URLs encode '/' as ``%2F``: the views read a raw
     '/' as a segment separator."""
 
-    regex = ".+?"
+    regex = r"[\s\S]+?"  # like ".+?" but a (refused) encoded newline reaches the parser: a 400, not a 404
     part_isolating = False  # spans '/' (werkzeug infers isolation from a '/' in the regex, and there is none)
 
     def to_url(self, value: Any) -> str:
@@ -34,7 +35,10 @@ class SerialPathConverter(PathConverter):
 def use_serial_path(bp: Blueprint) -> None:
     """Make ``<serial_path:...>`` available to ``bp``'s rules (deferred functions run in recording order, so
     call this before the views module adds its rules)."""
-    bp.record_once(lambda state: state.app.url_map.converters.setdefault("serial_path", SerialPathConverter))
+    def register(state: BlueprintSetupState) -> None:
+        state.app.url_map.converters.setdefault("serial_path", SerialPathConverter)
+
+    bp.record_once(register)
 
 
 def _decoded(raw: str) -> str:

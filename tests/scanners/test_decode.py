@@ -142,6 +142,33 @@ def test_read_code_errors_quote_the_code(text: str, fragment: str) -> None:
         assert info.value.message.startswith(repr(text)[:10])
 
 
+def test_the_scanner_reads_with_the_core_parser() -> None:
+    import tracker.identifiers
+
+    assert read_code is tracker.identifiers.read_code
+
+
+@pytest.mark.parametrize("content", [f"(01){GTIN}(21)AB(C)D", f"(01){GTIN}(21)AB(C)"])
+def test_a_bracketed_serial_holding_brackets_is_refused_not_cut_short(content: str) -> None:
+    # biip's bracketed reader returned serial "AB" for both: a handheld could sign for the wrong item.
+    with pytest.raises(InvalidIdentifier, match="holds a bracket"):
+        read_code(content)
+    (found,) = decode_image(imaging.on_background(imaging.qr_text(content)))
+    assert found.key is None and "holds a bracket" in found.error
+
+
+def test_any_gs1_ai_beyond_the_key_is_data_in_a_scanned_symbol() -> None:
+    symbol = imaging.datamatrix(f"(01){GTIN}(7003)2612311230(21)AI7003", scale=6)
+    (found,) = decode_image(imaging.on_background(symbol))
+    assert found.key == f"01/{GTIN}/21/AI7003" and dict(found.elements) == {"7003": "2612311230"}
+
+
+def test_a_digital_link_qr_keeps_its_data_attributes() -> None:
+    content = f"https://id.example.com/01/{GTIN}/10/L1/21/DL1?17=271231&linkType=all"
+    (found,) = decode_image(imaging.on_background(imaging.qr_text(content)))
+    assert found.key == f"01/{GTIN}/21/DL1" and dict(found.elements) == {"10": "L1", "17": "271231"}
+
+
 def test_unreadable_image_is_an_error_not_a_crash(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all")

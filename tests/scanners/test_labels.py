@@ -172,3 +172,25 @@ def test_tracker_label_plug_in(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "Error: GTIN '123' must be 8, 12, 13 or 14 digits"
+
+
+@pytest.mark.parametrize("args, key", [
+    ([f"(01){GTIN}(21)RE/PRINT"], f"01/{GTIN}/21/RE/PRINT"),
+    ([f"GTIN {GTIN} SN REPRINT"], f"01/{GTIN}/21/REPRINT"),
+    ([f"https://other.example/01/{GTIN}/10/L1/21/REPRINT?17=271231"], f"01/{GTIN}/21/REPRINT"),
+    (["--sscc", "(00)095060000000000015"], "00/095060000000000015"),
+    (["--sscc", "SSCC 095060000000000015"], "00/095060000000000015"),
+])
+def test_a_label_can_be_reprinted_from_any_code(tmp_path: Path, args: list[str], key: str) -> None:
+    out = tmp_path / "r.png"
+    result = CliRunner().invoke(label, [*args, "--out", str(out)], env={"WAYBILL_RESOLVER": RESOLVER})
+    assert result.exit_code == 0, result.output
+    assert [d.key for d in decode_image(out)] == [key]
+
+
+def test_what_a_label_prints_reads_back_to_its_key() -> None:
+    from tracker.identifiers import read_code
+
+    for key in (ItemKey(gtin=GTIN, serial="A/B(C)%?"), ItemKey(gtin=GTIN, serial="PLAIN"),
+                ContainerKey(sscc="095060000000000015")):
+        assert read_code("\n".join(human_lines(key))).key == str(key)

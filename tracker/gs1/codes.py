@@ -24,7 +24,7 @@ __all__ = ["ScannedCode", "read_code", "parse_code", "MAX_CODE_LENGTH"]
 
 MAX_CODE_LENGTH = 2048
 _SYMBOLOGY_ID = re.compile(r"\][A-Za-z][0-9A-Za-z]")
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/")
 _GTIN_LENGTHS = (8, 12, 13, 14)
 _NUMBER = re.compile("[0-9]+")
 _SPACES = re.compile("[ \t\r\n]+")

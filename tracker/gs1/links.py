@@ -32,6 +32,8 @@ PRIMARY_KEYS: Mapping[str, tuple[str, ...]] = {
     "255": (), "00": (), "253": (), "401": (), "402": (), "8003": (), "8004": ("7040",),
 }
 _QUALIFIERS = {q for qs in PRIMARY_KEYS.values() for q in qs}
+# The short names GS1 Digital Link 1.x once allowed in place of AI numbers (deprecated in 1.2, since removed).
+_ALPHAS = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21", "sscc": "00"}
 
 # RFC 3986: what a path segment (pchar) and a query may hold without percent-encoding.
 _PCHAR = r"A-Za-z0-9\-._~!$&'()*+,;=:@"
@@ -131,6 +133,10 @@ def parse_link_path(path: str, query: str = "") -> DigitalLink:
     else:
         end = 0
     if end < 2:
+        alpha = next((s for s in segments[:-1] if s in _ALPHAS), None)
+        if alpha is not None:
+            raise InvalidIdentifier(f"this link names an AI by its old short name {alpha!r}: GS1 Digital Link "
+                                    f"uses the number ({_ALPHAS[alpha]})", field="code")
         if any(s in PRIMARY_KEYS for s in segments[:-1]):
             raise InvalidIdentifier(
                 "the link's path does not end with a GS1 key and its qualifiers (…/01/{gtin}/21/{serial}): "

@@ -3,6 +3,7 @@ provenance answer (SPEC §4) holds, plus display names from the public party reg
 from __future__ import annotations
 
 from flask import Response, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from scanners.decode import decode_image
 from tracker import provenance
@@ -49,14 +50,14 @@ def home() -> str:
 
 
 @bp.get("/search")  # not limited itself: it only parses and redirects to the (limited) item page
-def search() -> Response:
+def search() -> ResponseReturnValue:
     key = _item_only(read_code(request.args.get("code", "")).unit)
     return redirect(item_url(str(key)), 303)
 
 
 @bp.post("/scan")
 @public_lookup
-def scan() -> Response | tuple[str, int] | str:
+def scan() -> ResponseReturnValue:
     form = ScanForm()
     if not form.validate_on_submit():
         return render_template("consumer/home.html", form=form), 400
@@ -70,7 +71,7 @@ def scan() -> Response | tuple[str, int] | str:
 
 @bp.get("/01/<gtin>/<path:qualifiers>")
 @bp.get("/<path:resolver_prefix>/01/<gtin>/<path:qualifiers>")
-def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = None) -> Response:
+def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = None) -> ResponseReturnValue:
     """A Digital Link with key qualifiers besides the serial (``/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}``, in
     that order): the item is the GTIN and serial, so go to its page, query string kept. Anything else that
     reaches this route (no serial, qualifiers out of order, a raw '/' in the serial…) is a 400 naming the rule."""
@@ -83,7 +84,7 @@ def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = Non
 @bp.get("/01/<gtin>/21/<serial_path:serial>")
 @bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
 @public_lookup
-def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response | str:
+def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> ResponseReturnValue:
     """The page behind the QR code. The item is read from the raw request path by the core's Digital Link
     parser, not from the decoded route arguments: ``%2F`` inside a serial is part of it, a raw '/' is not."""
     link = parse_link_path(raw_path(), raw_query())
