@@ -1,10 +1,6 @@
-"""Images → item and container keys: QR codes and GS1 DataMatrix read with zxing-cpp, then normalised to the
-SPEC §1 canonical keys. Errors name the code that was bad; they never crash the caller.
-
-What a code may hold (SPEC §1): a GS1 Digital Link URL, a canonical key, or a GS1 element string — in
-brackets ``(01)…(21)…``, FNC1/GS-separated as a GS1 DataMatrix carries it, or typed with spaces. Element
-strings are parsed with biip, which knows every GS1 Application Identifier: AIs beyond 00/01/21 (expiry 17,
-lot 10, …) are kept in ``elements``; an AI that does not exist is an error, as is a wrong check digit.
+"""Images → item and container keys: QR codes and GS1 DataMatrix read with zxing-cpp, then read by the core's
+one GS1 parser (:func:`tracker.identifiers.read_code`, re-exported here) to the SPEC §1 canonical keys. Errors
+name the code that was bad; they never crash the caller.
 
 Photos are read in several passes (as taken, contrast-stretched, enlarged when small, sharpened, other
 binarizers) and the results merged, so one photo can yield several codes even when each is only readable
@@ -13,38 +9,22 @@ in some pass.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import zxingcpp
-from biip import ParseConfig, ParseError
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
-from biip.gs1_messages import GS1Message
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from tracker.errors import InvalidIdentifier, InvalidInput, TrackerError
-from tracker.identifiers import ContainerKey, ItemKey, parse_code
+from tracker.errors import InvalidInput, TrackerError
+from tracker.identifiers import ScannedCode, printable, read_code
 
-__all__ = ["Decoded", "ScannedCode", "decode_image", "decode_keys", "read_code", "MAX_IMAGE_BYTES"]
+__all__ = ["Decoded", "ScannedCode", "decode_image", "decode_keys", "read_code", "printable", "MAX_IMAGE_BYTES"]
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 _FORMATS = [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]
-_GS = "\x1d"
-_SYMBOLOGY_ID = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
-_BIIP_CONFIG = ParseConfig(separator_chars=[_GS, " "])
 _FORMAT_NAMES = {"QRCode": "QRCode", "QR Code": "QRCode", "DataMatrix": "DataMatrix", "Data Matrix": "DataMatrix"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScannedCode:
-    """A code's canonical key (``01/{gtin14}/21/{serial}`` or ``00/{sscc18}``) and any further GS1 data
-    it carried (AI → value, e.g. ``{"17": "271231", "10": "L1"}``)."""
-
-    key: str
-    elements: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,82 +45,6 @@ class Decoded:
         if self.elements:
             doc["elements"] = dict(self.elements)
         return doc
-
-
-def printable(text: str) -> str:
-    """The code's content for people: the FNC1 separator (GS) shown as ``<GS>``, other controls escaped."""
-    text = text.replace(_GS, "<GS>")
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
-
-
-# --- content → key ---------------------------------------------------------------------------------
-
-def _key_from_elements(elements: list[tuple[str, str]]) -> ScannedCode:
-    found = dict(elements)
-    if "00" in found:
-        key: ItemKey | ContainerKey = ContainerKey(sscc=found["00"])
-        used = {"00"}
-    elif "01" in found and "21" in found:
-        key, used = ItemKey(gtin=found["01"], serial=found["21"]), {"01", "21"}
-    elif "01" in found:
-        raise InvalidIdentifier("it names a product (01) but no serial (21): only serialised items are tracked",
-                                field="code")
-    else:
-        raise InvalidIdentifier("it names no serialised item (01)+(21) or container (00)", field="code")
-    return ScannedCode(key=str(key), elements={ai: v for ai, v in elements if ai not in used})
-
-
-def _element_string(body: str) -> ScannedCode:
-    body = body.replace("<GS>", _GS)
-    if not body[:1].isdigit() and not body.startswith("("):
-        raise InvalidIdentifier("not a GS1 code (neither a Digital Link URL nor a GS1 element string)", field="code")
-    try:
-        if body.startswith("("):
-            message = GS1Message.parse_hri(body, config=_BIIP_CONFIG)
-        else:
-            message = GS1Message.parse(body, config=_BIIP_CONFIG)
-    except ParseError as exc:
-        reason = printable(str(exc)).replace("\\x1d", "<GS>").rstrip(".")
-        if m := re.match(r"Unknown GS1 Application Identifier '(\w+)'", reason):
-            reason = f"unknown GS1 application identifier ({m.group(1)})"
-        elif m := re.match(r"Failed to get GS1 Application Identifier from (.*)$", reason):
-            reason = f"unknown GS1 application identifier at {m.group(1)}"
-        raise InvalidIdentifier(f"not a valid GS1 element string: {reason}", field="code") from None
-    return _key_from_elements([(es.ai.ai, es.value) for es in message.element_strings])
-
-
-def _digital_link(text: str) -> ScannedCode:
-    try:
-        return ScannedCode(key=str(parse_code(text)))
-    except InvalidIdentifier as first:
-        # GS1 Digital Link allows qualifiers between 01 and 21 (``/01/…/10/LOT/21/SER``) and data
-        # attributes in the query (``?17=271231``): biip reads the full syntax.
-        try:
-            uri = GS1DigitalLinkURI.parse(text)
-        except (ParseError, ValueError):
-            raise first from None
-        return _key_from_elements([(es.ai.ai, es.value) for es in uri.element_strings])
-
-
-def read_code(text: str) -> ScannedCode:
-    """A scanned or typed code as a canonical key. Accepts a GS1 Digital Link URL (any host), a canonical key,
-    or a GS1 element string (``(01)…(21)…``, FNC1/GS separated, or typed with spaces, optionally after a
-    symbology identifier such as ``]d2``). Raises InvalidIdentifier whose message starts with the code and
-    names the rule it broke (wrong check digit, unknown application identifier, no serial, …)."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidIdentifier("empty code", field="code")
-    text = text.strip()
-    shown = repr(printable(text)) if len(text) <= 120 else repr(printable(text[:117]) + "...")
-    try:
-        if len(text) > 2048:
-            raise InvalidIdentifier("the code is too long", field="code")
-        if "://" in text or text.startswith("/"):
-            return _digital_link(text)
-        if text.startswith(("01/", "00/")):
-            return ScannedCode(key=str(parse_code(text)))
-        return _element_string(_SYMBOLOGY_ID.sub("", text, count=1))
-    except InvalidIdentifier as exc:
-        raise InvalidIdentifier(f"{shown}: {exc.message}", field="code") from None
 
 
 # --- images → codes ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from tracker.config import load_config
 from tracker.errors import InvalidIdentifier, TrackerError
-from tracker.identifiers import ContainerKey, ItemKey, digital_link, validate_serial
+from tracker.identifiers import ContainerKey, ItemKey, digital_link, read_code, validate_serial
 
 __all__ = [
     "LabelKey",
@@ -351,9 +351,11 @@ def _parse_grid(value: str) -> tuple[int, int]:
 def label(gtin: str | None, serial: str | None, sscc: str | None, out: str, resolver: str | None, sheet: bool,
           serials: str | None, serials_file, grid: str, title: str | None, scale: int) -> None:
     """Make a QR label (GS1 Digital Link + readable text) for an item, a container or a whole batch.
+    GTIN may instead be any code to reprint (a Digital Link, (01)…(21)…, what a label prints).
 
     \b
       label 09506000134352 ABC123 --out abc123.png
+      label '(01)09506000134352(21)ABC123' --out abc123.svg
       label --sscc 095060000000000001 --out pallet.svg
       label 09506000134352 --sheet --serials S001-S120 --out batch.pdf
     """
@@ -395,13 +397,19 @@ def _label(gtin, serial, sscc, out, resolver, sheet, serials, serials_file, grid
         raise LabelError(f"--out {out}: a label is written as .png or .svg (use --sheet for .pdf)")
     if serials or serials_file is not None:
         raise LabelError("--serials/--serials-file need --sheet")
+    key: LabelKey
     if sscc:
         if gtin or serial:
             raise LabelError("give either --sscc SSCC or GTIN SERIAL, not both")
-        key: LabelKey = ContainerKey(sscc=sscc.strip())
+        unit = read_code(sscc).unit  # 18 digits, "SSCC …", "(00)…" or a link: the one parser reads them all
+        if not isinstance(unit, ContainerKey):
+            raise LabelError(f"--sscc {sscc!r} is not a shipping unit (SSCC) code")
+        key = unit
+    elif not gtin:
+        raise LabelError("give GTIN and SERIAL (e.g. 09506000134352 ABC123), a code to reprint, or --sscc SSCC")
+    elif serial is None:
+        key = read_code(gtin).unit  # a code to reprint: a link, (01)…(21)…, what a label prints
     else:
-        if not gtin or not serial:
-            raise LabelError("give GTIN and SERIAL (e.g. 09506000134352 ABC123), or --sscc SSCC")
         key = ItemKey(gtin=gtin.strip(), serial=serial)
     if ext == ".png":
         render_png(key, resolver=resolver, box=scale).save(out, format="PNG", optimize=True)

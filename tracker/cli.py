@@ -21,7 +21,7 @@ from .config import load_config
 from .errors import IntegrityError, InvalidIdentifier, InvalidStatement, Rejected, TrackerError, VerificationError
 from .home import init as init_home
 from .home import open_ledger, read_passphrase
-from .identifiers import ItemKey, parse_code
+from .identifiers import parse_code
 from .keys import generate_keypair, key_id, public_key_from_b64, read_key_file, write_key_file
 from .statements import format_time, parse_time
 
@@ -336,15 +336,15 @@ _BANNER = {"genuine": "GENUINE", "suspicious": "SUSPICIOUS", "likely_counterfeit
 
 
 @cli.command()
-@click.argument("code")
-@click.argument("serial", required=False)
+@click.argument("code", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the SPEC §4 provenance answer.")
-def lookup(code: str, serial: str | None, as_json: bool) -> None:
-    """Rebuild an item's path and judge it. CODE is a Digital Link URL, element string or key, or a GTIN
-    followed by SERIAL. Exit 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error."""
+def lookup(code: tuple[str, ...], as_json: bool) -> None:
+    """Rebuild an item's path and judge it. CODE is a Digital Link URL, an element string, a key, or what is
+    printed under the QR code: `GTIN 09506000134352 SN ABC123`, `09506000134352 ABC123`,
+    `(01)09506000134352(21)ABC123`. Exit 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error."""
     from .provenance import lookup as provenance_lookup
 
-    key = ItemKey(gtin=code, serial=serial) if serial else parse_code(code)
+    key = parse_code(" ".join(code))
     answer = provenance_lookup(open_ledger(writable=False), key)
     if as_json:
         click.echo(json.dumps(answer.to_json(), indent=1))

@@ -92,12 +92,12 @@ def test_several_labels_in_one_photo_each_read_once() -> None:
 
 
 @pytest.mark.parametrize("content, gs1, fragment", [
-    ("(01)09506000134353(21)BAD1", True, "GTIN 09506000134353 has a wrong check digit"),
-    ("(00)095060000000000016", True, "SSCC 095060000000000016 has a wrong check digit"),
+    ("(01)09506000134353(21)BAD1", True, "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
+    ("(00)095060000000000016", True, "the check digit of SSCC 095060000000000016 is wrong: the last digit should be 5"),
     ("0109506000134352\x1d89X\x1d21BAD2", False, "unknown GS1 application identifier at '89X<GS>21BAD2'"),
     ("(01)09506000134352(89)X(21)BAD3", False, "unknown GS1 application identifier (89)"),
     ("(01)09506000134352(17)271341(21)BAD4", True, "(17)"),
-    ("(01)09506000134352(10)L1", True, "no serial (21)"),
+    ("(01)09506000134352(10)L1", True, "no serial number"),
     ("hello, world", False, "not a GS1 code"),
 ])
 def test_bad_codes_are_named_not_crashed(content: str, gs1: bool, fragment: str) -> None:
@@ -142,6 +142,33 @@ def test_read_code_errors_quote_the_code(text: str, fragment: str) -> None:
         assert info.value.message.startswith(repr(text)[:10])
 
 
+def test_the_scanner_reads_with_the_core_parser() -> None:
+    import tracker.identifiers
+
+    assert read_code is tracker.identifiers.read_code
+
+
+@pytest.mark.parametrize("content", [f"(01){GTIN}(21)AB(C)D", f"(01){GTIN}(21)AB(C)"])
+def test_a_bracketed_serial_holding_brackets_is_refused_not_cut_short(content: str) -> None:
+    # biip's bracketed reader returned serial "AB" for both: a handheld could sign for the wrong item.
+    with pytest.raises(InvalidIdentifier, match="holds a bracket"):
+        read_code(content)
+    (found,) = decode_image(imaging.on_background(imaging.qr_text(content)))
+    assert found.key is None and "holds a bracket" in found.error
+
+
+def test_any_gs1_ai_beyond_the_key_is_data_in_a_scanned_symbol() -> None:
+    symbol = imaging.datamatrix(f"(01){GTIN}(7003)2612311230(21)AI7003", scale=6)
+    (found,) = decode_image(imaging.on_background(symbol))
+    assert found.key == f"01/{GTIN}/21/AI7003" and dict(found.elements) == {"7003": "2612311230"}
+
+
+def test_a_digital_link_qr_keeps_its_data_attributes() -> None:
+    content = f"https://id.example.com/01/{GTIN}/10/L1/21/DL1?17=271231&linkType=all"
+    (found,) = decode_image(imaging.on_background(imaging.qr_text(content)))
+    assert found.key == f"01/{GTIN}/21/DL1" and dict(found.elements) == {"10": "L1", "17": "271231"}
+
+
 def test_unreadable_image_is_an_error_not_a_crash(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all")
@@ -184,7 +211,7 @@ def test_decode_command_prints_keys_and_names_bad_codes() -> None:
     assert bad.exit_code == 1
     assert bad.stdout.split() == [f"01/{GTIN}/21/PH006"]
     assert bad.stderr.strip() == (f"error: {PHOTOS / 'bad-check-digit.jpg'}: DataMatrix '010950600013435321PH007': "
-                                  "GTIN 09506000134353 has a wrong check digit")
+                                  "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2")
 
 
 def test_decode_command_json_lines(tmp_path: Path) -> None:

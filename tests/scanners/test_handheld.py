@@ -90,7 +90,8 @@ def test_online_records_link_prev_to_the_servers_heads(scanner: Scanner, live: L
     receive = queued(scanner)[-1]
     assert statement_of(receive)["prev"] == {item("H4"): live.ship_event, item("H5"): live.ship_event}
 
-    result = scanner("ship", "--to", "hh-warehouse", *codes(f"{RESOLVER}/01/{GTIN}/21/H4"))
+    # What is printed under the label, typed: the same item as the QR code.
+    result = scanner("ship", "--to", "hh-warehouse", *codes(f"{RESOLVER}/01/{GTIN}/21/H4", f"GTIN {GTIN} SN H4"))
     assert result.exit_code == 0, result.output
     ship = queued(scanner)[-1]
     st = statement_of(ship)
@@ -260,9 +261,14 @@ def test_a_bad_code_signs_nothing(tmp_path: Path, scanner: Scanner, live: LiveSe
     size = live.ledger.size()
     result = scanner("ship", "--to", "hh-warehouse", *codes(item("H1"), "(01)09506000134353(21)H2"))
     assert result.exit_code == 1
-    assert "GTIN 09506000134353 has a wrong check digit" in result.stderr
+    assert "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2" in result.stderr
     assert "nothing was signed" in result.stderr
     assert "Traceback" not in result.output
+    assert queued(scanner) == [] and live.ledger.size() == size
+    # A bracketed serial holding brackets was read as "H1" (the text before the first bracket): a handoff
+    # signed for the wrong item. It is refused as ambiguous instead.
+    result = scanner("ship", "--to", "hh-warehouse", *codes(f"(01){GTIN}(21)H1(C)D"))
+    assert result.exit_code == 1 and "holds a bracket" in result.stderr
     assert queued(scanner) == [] and live.ledger.size() == size
 
 

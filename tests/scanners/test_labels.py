@@ -136,14 +136,17 @@ def test_bad_serial_specs(spec: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    ([GTIN[:-1] + "3", "S1", "--out", "x.png"], "GTIN 09506000134353 has a wrong check digit"),
+    ([GTIN[:-1] + "3", "S1", "--out", "x.png"],
+     "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
     (["12345", "S1", "--out", "x.png"], "GTIN '12345' must be 8, 12, 13 or 14 digits"),
     ([GTIN, "has space", "--out", "x.png"], "serial 'has space' must be 1-20 characters"),
     ([GTIN, "S1", "--out", "x.jpg"], "a label is written as .png or .svg"),
     ([GTIN, "--sheet", "--serials", "S1-S3", "--out", "x.png"], "a sheet is written as .pdf or .svg"),
     ([GTIN, "--sheet", "--out", "x.pdf"], "--sheet needs --serials"),
-    (["--sscc", "095060000000000016", "--out", "x.png"], "SSCC 095060000000000016 has a wrong check digit"),
-    ([GTIN, "--out", "x.png"], "give GTIN and SERIAL"),
+    (["--sscc", "095060000000000016", "--out", "x.png"],
+     "the check digit of SSCC 095060000000000016 is wrong: the last digit should be 5"),
+    ([GTIN, "--out", "x.png"], "without a serial number"),
+    (["--out", "x.png"], "give GTIN and SERIAL"),
     ([GTIN, "S1", "--out", "x.png", "--resolver", "ftp://nope"], "is not an http(s) URL"),
     ([GTIN, "--sheet", "--serials", "S1-S3", "--grid", "40x1", "--out", "x.pdf"], "1-12 columns"),
 ])
@@ -169,3 +172,25 @@ def test_tracker_label_plug_in(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "Error: GTIN '123' must be 8, 12, 13 or 14 digits"
+
+
+@pytest.mark.parametrize("args, key", [
+    ([f"(01){GTIN}(21)RE/PRINT"], f"01/{GTIN}/21/RE/PRINT"),
+    ([f"GTIN {GTIN} SN REPRINT"], f"01/{GTIN}/21/REPRINT"),
+    ([f"https://other.example/01/{GTIN}/10/L1/21/REPRINT?17=271231"], f"01/{GTIN}/21/REPRINT"),
+    (["--sscc", "(00)095060000000000015"], "00/095060000000000015"),
+    (["--sscc", "SSCC 095060000000000015"], "00/095060000000000015"),
+])
+def test_a_label_can_be_reprinted_from_any_code(tmp_path: Path, args: list[str], key: str) -> None:
+    out = tmp_path / "r.png"
+    result = CliRunner().invoke(label, [*args, "--out", str(out)], env={"WAYBILL_RESOLVER": RESOLVER})
+    assert result.exit_code == 0, result.output
+    assert [d.key for d in decode_image(out)] == [key]
+
+
+def test_what_a_label_prints_reads_back_to_its_key() -> None:
+    from tracker.identifiers import read_code
+
+    for key in (ItemKey(gtin=GTIN, serial="A/B(C)%?"), ItemKey(gtin=GTIN, serial="PLAIN"),
+                ContainerKey(sscc="095060000000000015")):
+        assert read_code("\n".join(human_lines(key))).key == str(key)

@@ -648,3 +648,51 @@ def test_demo_builds_once_and_verifies(tracker):
     assert listed["admin"] == "waybill-admin" and listed["customs-de"] == "waybill-customs", sign_ins
     users = tracker.ok("user", "list").stdout
     assert "customs-de\tcustoms\tde-customs" in users and "hh-staff\tstaff\thh-warehouse" in users, users
+
+
+# --- codes: the one GS1 parser -------------------------------------------------------------------------------
+
+def test_record_accepts_any_gs1_ai_the_scanner_accepts(chain):
+    # (7003) expiry date and time: the scanner kept it as data while `tracker record` refused the code.
+    from tracker.identifiers import read_code
+
+    codes = {"AI7003": f"(01){GTIN}(7003)2612311230(21)AI7003",
+             "AI7003FNC1": f"01{GTIN}70032612311230\x1d21AI7003FNC1"}   # as a GS1 DataMatrix carries it
+    for serial, code in codes.items():
+        assert read_code(code).key == item(serial)
+    t = chain.t
+    t.record("commission", chain.acme, *[a for c in codes.values() for a in ("--item", c)],
+             "--product-name", "Aurora earbuds")
+    for serial in codes:
+        status, answer = t.lookup_json(item(serial))
+        assert status == 0 and answer["item"] == item(serial)
+
+
+@pytest.mark.parametrize("args", [
+    ["GTIN", GTIN, "SN", "TYPED1"],
+    [f"GTIN {GTIN} SN TYPED1"],
+    [f"GTIN {GTIN}\nSN TYPED1\n(01){GTIN}(21)TYPED1"],
+    [GTIN, "TYPED1"],
+    [f"(01) {GTIN} (21) TYPED1"],
+    ["01", GTIN, "21", "TYPED1"],
+    [f"https://id.example.com/dl/01/{GTIN}/10/L1/21/TYPED1?17=271231"],
+])
+def test_lookup_reads_what_the_label_prints(chain, args):
+    chain.commission("TYPED1")
+    code, answer = chain.t.lookup_json(*args)
+    assert code == 0 and answer["item"] == item("TYPED1")
+
+
+@pytest.mark.parametrize("code, words", [
+    (f"https://id.example.com/01/{GTIN}/21/BADL/10/L1", "lists the lot after the serial"),
+    (f"https://id.example.com/01/{GTIN}/21/BADL/", "does not end with '/'"),
+    (f"ftp://id.example.com/01/{GTIN}/21/BADL", "https:// or http://"),
+    (f"(01){GTIN}(21)BAD(L)", "holds a bracket"),
+])
+def test_record_refuses_a_bad_link_in_one_line_naming_the_rule(chain, code, words):
+    t = chain.t
+    before = t.size()
+    result = t("record", "commission", "--key", chain.acme, "--item", code, "--product-name", "X")
+    assert result.exit_code == 1
+    assert words in one_line_error(result, "invalid_identifier")
+    assert t.size() == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracker.errors import InvalidIdentifier
@@ -20,6 +20,7 @@ from tracker.identifiers import (
     normalize_sscc,
     parse_code,
     parse_key,
+    read_code,
     validate_serial,
 )
 
@@ -199,7 +200,6 @@ def test_parse_key_refuses_non_canonical(key: str) -> None:
     (f"https://id.example.com/01/{GTIN}/21/ABC123?linkType=gs1:pip", "ABC123"),
     (f"https://id.example.com/01/{GTIN}/21/ABC123?17=261231&10=LOT1", "ABC123"),
     (f"https://id.example.com/01/{GTIN}/21/ABC123#top", "ABC123"),
-    (f"https://id.example.com/01/{GTIN}/21/ABC123/", "ABC123"),
     # path only (what the consumer page route sees)
     (f"/01/{GTIN}/21/ABC123", "ABC123"),
     (f"/01/{GTIN}/21/ABC123?x=1", "ABC123"),
@@ -249,7 +249,7 @@ def test_parse_digital_link_refusals(url: str) -> None:
     f"(01){GTIN}(10)LOT1(21)ABC123",
     f"(01){GTIN}(17)261231(21)ABC123",
     f"(21)ABC123(01){GTIN}",
-    "(01)9506000134352(21)ABC123",
+    f"(01) {GTIN} (21) ABC123",            # spaces around the brackets, as people type them
 ])
 def test_bracketed_element_strings(text: str) -> None:
     assert parse_code(text) == ITEM
@@ -277,15 +277,29 @@ def test_element_string_container() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    f"01{GTIN} 99XYZ 21ABC123",
-    f"01{GTIN}\x1d9921ABC",
-    "98ABC",
+    f"01{GTIN} 89XYZ 21ABC123",
+    f"01{GTIN}\x1d0721ABC",
+    "89ABC",
+    f"(01){GTIN}(89)X(21)ABC123",
 ])
 def test_unknown_application_identifier_is_an_error(text: str) -> None:
     with pytest.raises(InvalidIdentifier) as exc:
         parse_code(text)
     assert exc.value.field == "code"
     assert "unknown" in exc.value.message and "application identifier" in exc.value.message
+
+
+@pytest.mark.parametrize("text, elements", [
+    # Was refused as "unknown" by the hand-written reader: 99, 98 and 7003 are GS1 AIs (company internal
+    # information, expiry date and time). Any AI GS1 defines is kept as data beside the key.
+    (f"01{GTIN} 99XYZ 21ABC123", {"99": "XYZ"}),
+    (f"01{GTIN}\x1d98INTERNAL\x1d21ABC123", {"98": "INTERNAL"}),
+    (f"(01){GTIN}(7003)2612311230(21)ABC123", {"7003": "2612311230"}),
+    (f"01{GTIN}70032612311230\x1d21ABC123", {"7003": "2612311230"}),
+])
+def test_every_gs1_application_identifier_is_kept_as_data(text: str, elements: dict) -> None:
+    scanned = read_code(text)
+    assert scanned.unit == ITEM and dict(scanned.elements) == elements
 
 
 @pytest.mark.parametrize("text", [
@@ -297,6 +311,8 @@ def test_unknown_application_identifier_is_an_error(text: str) -> None:
     f"01{GTIN}21",                     # empty serial
     f"(01){GTIN}(21)ABC123 trailing",
     f"(01){GTIN}(21)ABC 123",
+    "(01)9506000134352(21)ABC123",      # AI (01) is 14 digits: short GTINs are padded only in Digital Links
+    f"01{GTIN}21ABC123\n21X",           # a newline is not a separator
     "(1)X",
     "",
     "   ",
@@ -350,7 +366,145 @@ def test_digital_link_round_trip(gtin: str, serial: str, resolver: str) -> None:
 @settings(deadline=None)
 @given(gtins, serials)
 def test_bracketed_element_string_round_trip(gtin: str, serial: str) -> None:
-    assume("(" not in serial)  # parentheses cannot be told apart from AI brackets in the human-readable form
     key = ItemKey(gtin=gtin, serial=serial)
-    assert parse_code(f"(01){key.gtin}(21){serial}") == key
     assert parse_code(f"01{key.gtin}21{serial}") == key
+    assert parse_code(f"]d201{key.gtin}21{serial}\x1d10LOT") == key
+    if "(" in serial or ")" in serial:
+        # A bracket inside a bracketed value cannot be told apart from the next AI: refused, never cut short.
+        with pytest.raises(InvalidIdentifier, match="holds a bracket"):
+            parse_code(f"(01){key.gtin}(21){serial}")
+    else:
+        assert parse_code(f"(01){key.gtin}(21){serial}") == key
+
+
+# --- one parser: findings from the review of the three readers -------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    f"(01){GTIN}(21)AB(C)D",      # read as serial "AB" before: a handheld signed for the wrong item
+    f"(01){GTIN}(21)AB(C)",
+    f"(01){GTIN}(21)AB)",
+    f"(01){GTIN}(21)(AB",
+    f"(01){GTIN}(10)L(1)(21)AB",
+])
+def test_a_bracketed_value_holding_a_bracket_is_refused_never_cut_short(text: str) -> None:
+    with pytest.raises(InvalidIdentifier) as exc:
+        read_code(text)
+    assert "holds a bracket" in exc.value.message and exc.value.field == "code"
+    # The same serial is read whole from the forms that are not ambiguous.
+    assert read_code(f"01{GTIN}21AB(C)D").key == f"01/{GTIN}/21/AB(C)D"
+    assert read_code(f"GTIN {GTIN} SN AB(C)D").key == f"01/{GTIN}/21/AB(C)D"
+
+
+@pytest.mark.parametrize("serial", ["TLF008812\n", "TLF008812\r\n", "TLF\n008812", "\nTLF008812", "TLF008812\x00"])
+def test_a_serial_matches_in_full_a_trailing_newline_is_not_admitted(serial: str) -> None:
+    with pytest.raises(InvalidIdentifier) as exc:
+        validate_serial(serial)
+    assert exc.value.field == "serial"
+    with pytest.raises(InvalidIdentifier):
+        ItemKey(gtin=GTIN, serial=serial)
+    with pytest.raises(InvalidIdentifier):
+        parse_key(f"01/{GTIN}/21/{serial}")
+
+
+def test_a_gtin_or_sscc_matches_in_full() -> None:
+    for bad in (GTIN + "\n", "\n" + GTIN, GTIN[:-1] + "\u0662"):
+        with pytest.raises(InvalidIdentifier):
+            normalize_gtin(bad)
+    with pytest.raises(InvalidIdentifier):
+        normalize_sscc(SSCC + "\n")
+
+
+LABEL_GTIN = "09506000134352"
+
+
+@pytest.mark.parametrize("text, key", [
+    # exactly what scanners/labels.py prints under the code (human_lines), whole or line by line
+    (f"GTIN {LABEL_GTIN}\nSN AASD0\n(01){LABEL_GTIN}(21)AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"GTIN {LABEL_GTIN} SN AASD0 (01){LABEL_GTIN}(21)AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"GTIN {LABEL_GTIN}\nSN DM/7(A)\n(01){LABEL_GTIN}(21)DM/7(A)", f"01/{LABEL_GTIN}/21/DM/7(A)"),
+    (f"(01){LABEL_GTIN}(21)AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    ("SSCC 009506005334546813\n(00)009506005334546813", "00/009506005334546813"),
+    # the common typed forms
+    (f"GTIN {LABEL_GTIN} SN AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"gtin: {LABEL_GTIN} s/n: AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"{LABEL_GTIN} AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"{LABEL_GTIN} HLDD0", f"01/{LABEL_GTIN}/21/HLDD0"),   # was "unknown GS1 application identifier at '0950'"
+    ("9506000134352 HLDD0", f"01/{LABEL_GTIN}/21/HLDD0"),
+    (f"(01) {LABEL_GTIN} (21) AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"01 {LABEL_GTIN} 21 AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    (f"01 {LABEL_GTIN} 10 L1 21 AASD0", f"01/{LABEL_GTIN}/21/AASD0"),
+    ("SSCC 009506005334546813", "00/009506005334546813"),
+    ("(00)009506005334546813", "00/009506005334546813"),
+    ("009506005334546813", "00/009506005334546813"),
+])
+def test_typing_what_the_label_prints_works(text: str, key: str) -> None:
+    assert read_code(text).key == key
+    assert str(parse_code(text)) == key
+
+
+def test_every_label_the_label_module_prints_reads_back() -> None:
+    from scanners.labels import human_lines
+
+    for key in (ItemKey(gtin=LABEL_GTIN, serial="AASD0"), ItemKey(gtin=LABEL_GTIN, serial="A/B(C)?%"),
+                ContainerKey(sscc="009506005334546813")):
+        lines = human_lines(key)
+        assert read_code("\n".join(lines)).key == str(key)
+        assert read_code(" ".join(lines)).key == str(key)
+        assert read_code(" ".join(lines[:-1])).key == str(key)
+
+
+@pytest.mark.parametrize("text, words", [
+    (f"GTIN {LABEL_GTIN} SN AASD0 (01){LABEL_GTIN}(21)OTHER", ("two different units",)),
+    (f"GTIN {LABEL_GTIN}", ("no serial number",)),
+    ("SN AASD0", ("needs its GTIN",)),
+    (f"{LABEL_GTIN}", ("without a serial number",)),
+    (f"{LABEL_GTIN} AASD0 extra", ("unknown GS1 application identifier",)),
+    ("SSCC 009506005334546814", ("the check digit of SSCC 009506005334546814 is wrong: the last digit should be 3",)),
+])
+def test_typed_forms_that_do_not_name_one_unit_are_refused(text: str, words: tuple[str, ...]) -> None:
+    with pytest.raises(InvalidIdentifier) as exc:
+        read_code(text)
+    for w in words:
+        assert w in exc.value.message, exc.value.message
+
+
+def test_text_that_reads_two_ways_is_refused() -> None:
+    # "17YYMMDD 0109506000134352" + "21X" is an expiry date, then GTIN + serial X (element string with a typed
+    # space); when 17YYMMDD also has a valid GTIN-8 check digit it is as well GTIN 17YYMMDD with serial
+    # "010950600013435221X". Two different items: refused, whichever the person meant.
+    date = next(f"17{yy}{mm:02d}{dd:02d}" for yy in range(20, 40) for mm in range(1, 13) for dd in range(1, 29)
+                if reference_check_digit(f"17{yy}{mm:02d}{dd:02d}"[:7]) == dd % 10)
+    with pytest.raises(InvalidIdentifier, match="more than one way"):
+        read_code(f"{date} 0109506000134352" + "21X")
+    # The same data with brackets, or without the ambiguous space, is one item.
+    assert read_code(f"({date[:2]}){date[2:]}(01){GTIN}(21)X").key == f"01/{GTIN}/21/X"
+    assert read_code(f"{date}0109506000134352" + "21X").key == f"01/{GTIN}/21/X"
+
+
+@pytest.mark.parametrize("text, message", [
+    (f"(01){GTIN}(10)L1", "this code has no serial number: only serialised items are tracked"),
+    (f"https://id.example.com/01/{GTIN}", "this code has no serial number: only serialised items are tracked"),
+    ("(01)09506000134353(21)X", "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
+    ("09506000134353 X", "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
+    (f"https://a/01/{GTIN}/21/S/10/L", "this link lists the lot after the serial; GS1 Digital Link puts 22, then 10, "
+                                      "then 21"),
+    (f"(01){GTIN}(17)271341(21)X", "(17) Expiration date (YYMMDD): '271341' is not valid; GS1 expects 6 digits"),
+])
+def test_errors_say_what_a_person_did_wrong(text: str, message: str) -> None:
+    with pytest.raises(InvalidIdentifier) as exc:
+        read_code(text)
+    assert exc.value.code == "invalid_identifier"
+    assert exc.value.message == f"{text!r}: {message}"
+    assert "pattern" not in exc.value.message and "^" not in exc.value.message  # no parser internals
+
+
+@pytest.mark.parametrize("prefix", ["]C1", "]e0", "]d2", "]Q3", "]J1", "\x1d", "]d2\x1d"])
+def test_symbology_identifiers_and_leading_fnc1(prefix: str) -> None:
+    scanned = read_code(f"{prefix}01{GTIN}17271231\x1d10LOT 1\x1d21ABC123".replace("LOT 1", "LOT1"))
+    assert scanned.unit == ITEM and dict(scanned.elements) == {"17": "271231", "10": "LOT1"}
+
+
+def test_element_string_with_gs_is_never_read_as_typed_text() -> None:
+    # With GS separators the text came from a scanner: no "GTIN then serial" guessing on it.
+    with pytest.raises(InvalidIdentifier):
+        read_code(f"{GTIN}\x1dABC123")

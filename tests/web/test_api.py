@@ -366,10 +366,18 @@ def test_serials_with_url_special_characters(client, serial):
     assert head == {"event_id": ids.get_json()["event_id"]}
 
 
-def test_serial_with_unencoded_slash_is_read_as_written(client):
+def test_a_raw_slash_separates_segments_and_only_2f_is_part_of_the_serial(client):
+    # Was: /items/{gtin}/A/B read as the serial "A/B". A raw '/' is a path separator, so "A/B" and the item
+    # "A" with a stray segment were the same URL; only %2F says the '/' belongs to the serial.
     event_id = post(client, commission(["A/B"]).to_json()).get_json()["event_id"]
-    assert client.get(f"/api/v1/items/{GTIN}/A/B").get_json()["serial"] == "A/B"
-    assert client.get(f"/api/v1/items/{GTIN}/A/B/head").get_json() == {"event_id": event_id}
+    assert client.get(f"/api/v1/items/{GTIN}/A%2FB").get_json()["serial"] == "A/B"
+    assert client.get(f"/api/v1/items/{GTIN}/A%2FB/head").get_json() == {"event_id": event_id}
+    for path in (f"/api/v1/items/{GTIN}/A/B", f"/api/v1/items/{GTIN}/A/B/head"):
+        response = client.get(path)
+        assert_error(response, 400, "invalid_identifier")
+        assert "%2F" in response.get_json()["error"]["message"]
+    # "X/head" with a raw slash is the head of item "X", never the item "X/head".
+    assert_error(client.get(f"/api/v1/items/{GTIN}/X/head"), 404, "unknown_item")
 
 
 # --- parties -------------------------------------------------------------------------------------------

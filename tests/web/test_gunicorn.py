@@ -83,8 +83,7 @@ def commission(serial: str):
     return sign_statement(doc, party_key("gun-maker")).to_json()
 
 
-def test_concurrent_posts_through_gunicorn(server):
-    base, config = server
+def register_maker(base: str, config) -> None:
     admin = read_key_file(config.admin_key_path)
     key = party_key("gun-maker")
     now = datetime.now(timezone.utc) - timedelta(seconds=30)
@@ -93,6 +92,11 @@ def test_concurrent_posts_through_gunicorn(server):
                             keys=[{"public_key": key.public_key_b64, "not_before": format_time(now - timedelta(days=1))}])
     response = requests.post(f"{base}/api/v1/events", json=sign_statement(party, admin).to_json(), timeout=10)
     assert response.status_code == 201, response.text
+
+
+def test_concurrent_posts_through_gunicorn(server):
+    base, config = server
+    register_maker(base, config)
 
     def single_poster(n: int) -> list[tuple[int, dict]]:
         out = []
@@ -140,3 +144,21 @@ def test_concurrent_posts_through_gunicorn(server):
         ledger.store.close()
     note = requests.get(f"{base}/api/v1/checkpoint", timeout=5).text
     assert note.splitlines()[1] == str(2 + len(created))
+
+
+def test_gs1_paths_read_raw_through_gunicorn(server):
+    """gunicorn passes RAW_URI: %2F stays inside a serial and a real '/' separates segments, on the consumer
+    page and in the API alike."""
+    base, config = server
+    register_maker(base, config)
+    for serial in ("A/B", "A"):
+        assert requests.post(f"{base}/api/v1/events", json=commission(serial), timeout=10).status_code == 201
+    json_only = {"Accept": "application/json"}
+    for path in (f"/01/{GTIN}/21/A%2FB", f"/dl/01/{GTIN}/21/A%2FB", f"/api/v1/items/{GTIN}/A%2FB"):
+        response = requests.get(base + path, headers=json_only, timeout=10)
+        assert response.status_code == 200 and response.json()["serial"] == "A/B", (path, response.text[:300])
+    for path in (f"/01/{GTIN}/21/A/B", f"/api/v1/items/{GTIN}/A/B"):
+        response = requests.get(base + path, headers=json_only, timeout=10)
+        assert response.status_code == 400 and "%2F" in response.json()["error"]["message"], path
+    wrong_order = requests.get(f"{base}/01/01234565/21/12345/10/4512", headers=json_only, timeout=10)
+    assert wrong_order.status_code == 400 and "lot after the serial" in wrong_order.json()["error"]["message"]

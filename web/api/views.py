@@ -6,18 +6,17 @@ import json
 import re
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import unquote, urlsplit
-
 from flask import Response, current_app, jsonify, request, url_for
 
 from tracker import provenance
-from tracker.errors import InvalidInput, NotFound, TrackerError
-from tracker.identifiers import ContainerKey, ItemKey
+from tracker.errors import InvalidIdentifier, InvalidInput, NotFound, TrackerError
+from tracker.identifiers import ContainerKey, ItemKey, parse_link_path, validate_serial
 from tracker.ledger import AppendResult
 from tracker.parties import PARTY_ID_RULE
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
+from ..routing import raw_segments_after
 from ..security import public_lookup
 from . import bp
 from .body import json_body
@@ -98,29 +97,30 @@ def get_event(event_id: str) -> Response:
                     "envelope": json.loads(entry.leaf_data), "statement": dict(statement.raw)})
 
 
-def _item_from_url(gtin: str, rest: str) -> tuple[ItemKey, bool]:
-    """(item, wants_head) from ``/items/{gtin}/{serial}[/head]``. A serial may contain '/', sent as %2F;
-    the raw request URI tells an encoded ``A%2Fhead`` (serial "A/head") from ``A/head`` (head of "A")."""
-    raw = urlsplit(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "").path
-    marker = f"/items/{gtin}/"
-    serial, is_head = rest, False
-    if marker in raw:
-        segments = raw.split(marker, 1)[1].split("/")
-        if len(segments) == 1:
-            serial = unquote(segments[0])
-        elif len(segments) == 2 and segments[1] == "head":
-            serial, is_head = unquote(segments[0]), True
-        elif rest.endswith("/head"):
-            serial, is_head = rest[: -len("/head")], True
-    elif rest.endswith("/head"):
-        serial, is_head = rest[: -len("/head")], True
-    return ItemKey(gtin=gtin, serial=serial), is_head
+def _item_from_url() -> tuple[ItemKey, bool]:
+    """(item, wants_head) from the raw ``/items/{gtin}/{serial}[/head]``: a '/' inside a serial is sent as %2F
+    (``A%2Fhead`` is the serial "A/head"; ``A/head`` is the head of "A"), a raw '/' separates segments. The
+    GTIN and serial are read by the core's Digital Link parser, as ``/01/{gtin}/21/{serial}``."""
+    segments = raw_segments_after(f"{bp.url_prefix}/items")
+    if segments is None or len(segments) < 2:  # pragma: no cover - the route guarantees the prefix
+        raise InvalidIdentifier("use /items/{gtin}/{serial}", field="serial")
+    is_head = len(segments) == 3 and segments[2] == "head"
+    if len(segments) > 2 and not is_head:
+        raise InvalidIdentifier("a '/' inside a serial must be sent percent-encoded as %2F: "
+                                "/items/{gtin}/{serial}[/head]", field="serial")
+    gtin, serial = segments[0], segments[1]
+    if not serial:
+        validate_serial("")
+    item = parse_link_path(f"/01/{gtin}/21/{serial}").key
+    if not isinstance(item, ItemKey):  # pragma: no cover - a path built as /01/…/21/… names an item or raises
+        raise InvalidIdentifier("use /items/{gtin}/{serial}", field="serial")
+    return item, is_head
 
 
 @bp.get("/items/<gtin>/<serial_path:rest>")
 @public_lookup
 def get_item(gtin: str, rest: str) -> Response:
-    item, is_head = _item_from_url(gtin, rest)
+    item, is_head = _item_from_url()
     if is_head:
         event_id = provenance.head(ledger(), str(item))
         if event_id is None:

@@ -6,16 +6,18 @@ import logging
 from datetime import datetime, timezone
 
 from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from scanners.decode import decode_image
 from tracker import provenance
 from tracker.errors import InvalidIdentifier
 from tracker.errors import TrackerError
-from tracker.identifiers import ContainerKey, ItemKey, parse_code
+from tracker.identifiers import ContainerKey, ItemKey, Key, parse_key, parse_link_path, read_code
 from tracker.scans import ScanRecorder
 
 from .. import ledger
 from ..errors import wants_json
+from ..routing import raw_path, raw_query
 from ..security import public_lookup
 from . import bp, wording
 from .forms import ScanForm
@@ -23,9 +25,16 @@ from .forms import ScanForm
 
 @bp.app_template_global()
 def item_url(key: str) -> str:
-    """The consumer page of a canonical item key ``01/{gtin}/21/{serial}``."""
-    _, gtin, _, serial = key.split("/", 3)
-    return url_for("consumer.item", gtin=gtin, serial=serial)
+    """The consumer page of a canonical item key ``01/{gtin}/21/{serial}`` (a '/' in the serial as %2F)."""
+    item = _item_only(parse_key(key))
+    return url_for("consumer.item", gtin=item.gtin, serial=item.serial)
+
+
+def _item_only(key: Key) -> ItemKey:
+    if not isinstance(key, ItemKey):
+        raise InvalidIdentifier("That is the code of a shipping unit (a case or pallet), not of a product. "
+                                "Scan or type the code on the product itself.", code="not_an_item", field="code")
+    return key
 
 
 @bp.app_context_processor
@@ -46,17 +55,14 @@ def home() -> str:
 
 
 @bp.get("/search")  # not limited itself: it only parses and redirects to the (limited) item page
-def search() -> Response:
-    key = parse_code(request.args.get("code", ""))
-    if not isinstance(key, ItemKey):
-        raise InvalidIdentifier("That is the code of a shipping unit (a case or pallet), not of a product. "
-                                "Scan or type the code on the product itself.", code="not_an_item", field="code")
-    return redirect(url_for("consumer.item", gtin=key.gtin, serial=key.serial), 303)
+def search() -> ResponseReturnValue:
+    key = _item_only(read_code(request.args.get("code", "")).unit)
+    return redirect(item_url(str(key)), 303)
 
 
 @bp.post("/scan")
 @public_lookup
-def scan() -> Response | tuple[str, int] | str:
+def scan() -> ResponseReturnValue:
     form = ScanForm()
     if not form.validate_on_submit():
         return render_template("consumer/home.html", form=form), 400
@@ -70,20 +76,14 @@ def scan() -> Response | tuple[str, int] | str:
 
 @bp.get("/01/<gtin>/<path:qualifiers>")
 @bp.get("/<path:resolver_prefix>/01/<gtin>/<path:qualifiers>")
-def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = None) -> Response:
-    """A Digital Link with more key qualifiers than the serial (``/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}``,
-    in that order, serial last): the item is the GTIN and serial, so go to its page."""
-    parts = qualifiers.split("/")
-    i = 0
-    while i + 1 < len(parts) and parts[i] in ("22", "10"):
-        i += 2
-    if i + 1 >= len(parts) or parts[i] != "21":
-        raise InvalidIdentifier("This link names a product but no serial number (…/21/{serial}), so there is "
-                                "no single item to check.", code="invalid_identifier", field="serial")
-    key = ItemKey(gtin=gtin, serial="/".join(parts[i + 1:]))
-    query = request.query_string.decode("latin-1")
-    target = url_for("consumer.item", gtin=key.gtin, serial=key.serial) + (f"?{query}" if query else "")
-    return redirect(target, 307)
+def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = None) -> ResponseReturnValue:
+    """A Digital Link with key qualifiers besides the serial (``/01/{gtin}/22/{cpv}/10/{lot}/21/{serial}``, in
+    that order): the item is the GTIN and serial, so go to its page, query string kept. Anything else that
+    reaches this route (no serial, qualifiers out of order, a raw '/' in the serial…) is a 400 naming the rule."""
+    link = parse_link_path(raw_path(), raw_query())
+    key = _item_only(link.key)
+    query = raw_query()
+    return redirect(item_url(str(key)) + (f"?{query}" if query else ""), 307)
 
 
 def _answer(key: ItemKey | ContainerKey) -> provenance.Provenance:
@@ -116,13 +116,23 @@ def _page(answer: provenance.Provenance) -> Response:
 @bp.get("/01/<gtin>/21/<serial_path:serial>")
 @bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
 @public_lookup
-def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response:
-    return _page(_answer(ItemKey(gtin=gtin, serial=serial)))
+def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> ResponseReturnValue:
+    """The page behind the QR code. The item is read from the raw request path by the core's Digital Link
+    parser, not from the decoded route arguments: ``%2F`` inside a serial is part of it, a raw '/' is not."""
+    link = parse_link_path(raw_path(), raw_query())
+    key = _item_only(link.key)
+    if link.qualifiers:
+        query = raw_query()
+        return redirect(item_url(str(key)) + (f"?{query}" if query else ""), 307)
+    return _page(_answer(key))
 
 
 @bp.get("/00/<sscc>")
 @bp.get("/<path:resolver_prefix>/00/<sscc>")
 @public_lookup
-def container(sscc: str, resolver_prefix: str | None = None) -> Response:
+def container(sscc: str, resolver_prefix: str | None = None) -> ResponseReturnValue:
     """A case or pallet (SSCC): judged like an item, from the aggregate that created it."""
-    return _page(_answer(ContainerKey(sscc=sscc)))
+    key = parse_link_path(raw_path(), raw_query()).key
+    if not isinstance(key, ContainerKey):
+        raise InvalidIdentifier("This link does not name a case or pallet (…/00/{sscc}).", field="code")
+    return _page(_answer(key))
