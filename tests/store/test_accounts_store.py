@@ -1,5 +1,5 @@
 """Accounts, device enrolment and the customs queries on both backends (SQLite, and PostgreSQL when
-configured): the store methods added for tracker.accounts and tracker.customs (migration 0003)."""
+configured): web.db (users, devices; migrations 0003 and 0005) and the customs queries of the store."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import T0, fixed_key
-from tracker import accounts, customs
+from tracker import customs
+from web import accounts
+from web.db import web_db
 from tracker.scenarios import Network, load_scenarios
 
 
@@ -27,11 +29,9 @@ def test_users_devices_and_approval(ledger):
     assert accounts.authenticate(ledger, username="DOCK.WORKER", password="long password", now=now).id == user.id
     with pytest.raises(accounts.AuthenticationError):
         accounts.authenticate(ledger, username="dock.worker", password="wrong password", now=now)
-    with ledger.store.read() as txn:
-        assert txn.user_by_name("dock.worker").failed_logins == 1
+    assert web_db(ledger.store).user_by_name("dock.worker").failed_logins == 1
     accounts.authenticate(ledger, username="dock.worker", password="long password", now=now)
-    with ledger.store.read() as txn:
-        assert txn.user_by_name("dock.worker").failed_logins == 0
+    assert web_db(ledger.store).user_by_name("dock.worker").failed_logins == 0
     key = fixed_key("store:browser")
     device = accounts.request_device(ledger, user, public_key=key.public_key_b64, label="phone", now=now)
     assert device.status == "pending" and device.keyid == key.keyid

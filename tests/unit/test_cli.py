@@ -631,7 +631,8 @@ def test_demo_builds_once_and_verifies(tracker):
     # the sample links it prints get the verdict they are listed under
     expected = {"genuine": 0, "suspicious": 1, "likely_counterfeit": 2, "unknown": 2}
     kind, checked = None, 0
-    samples, _, sign_ins = first.stdout.partition("demo sign-ins")
+    samples = first.stdout
+    assert "demo sign-ins" not in samples  # staff accounts are the web side's: `tracker serve --demo` makes them
     for line in samples.splitlines()[1:]:
         if not line.strip():
             continue
@@ -643,8 +644,3 @@ def test_demo_builds_once_and_verifies(tracker):
         assert tracker("lookup", url).exit_code == expected[kind], (kind, url)
         checked += 1
     assert checked >= 3
-    # and it prints the demo sign-ins, which exist as users bound to their parties
-    listed = {line.split()[0]: line.split()[1] for line in sign_ins.splitlines()[1:] if line.strip()}
-    assert listed["admin"] == "waybill-admin" and listed["customs-de"] == "waybill-customs", sign_ins
-    users = tracker.ok("user", "list").stdout
-    assert "customs-de\tcustoms\tde-customs" in users and "hh-staff\tstaff\thh-warehouse" in users, users

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, render_template
 
-from tracker import accounts, customs, provenance
+from tracker import customs, provenance
 from tracker.errors import InvalidInput
 from tracker.identifiers import parse_key
 
-from .. import ledger
+from .. import accounts, ledger
 from ..api.body import json_body
 from ..auth import current_account, requires
 from ..consumer import wording
