@@ -82,12 +82,13 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def handle_error(exc: Exception) -> Response | HTTPException:
     if isinstance(exc, TrackerError):
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and exc.code != "busy":
             # Server-side trouble (storage down, tampered rows): log the detail, tell the client what it means.
             log.error("%s on %s %s: %s", exc.code, request.method, request.path, exc.message)
-            return error_response(exc.http_status, exc.code, _SERVER_MESSAGES.get(
+            response = error_response(exc.http_status, exc.code, _SERVER_MESSAGES.get(
                 exc.code, "Something went wrong on our side. Please try again later."))
-        response = error_response(exc.http_status, exc.code, exc.message)
+        else:
+            response = error_response(exc.http_status, exc.code, exc.message)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             response.headers["Retry-After"] = str(retry_after)

@@ -65,13 +65,14 @@ class RateLimited(TrackerError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
-def limited(kind: str) -> Callable[[F], F]:
-    """Put a view in the per-client bucket ``kind`` (see the table above)."""
-    if kind not in LIMIT_SETTINGS:
-        raise ValueError(f"unknown rate-limit kind {kind!r}")
+def limited(*kinds: str) -> Callable[[F], F]:
+    """Put a view in the per-client buckets ``kinds`` (see the table above); a request spends from each."""
+    unknown = [k for k in kinds if k not in LIMIT_SETTINGS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown rate-limit kind {unknown!r}")
 
     def mark(view: F) -> F:
-        setattr(view, _MARK, kind)
+        setattr(view, _MARK, kinds)
         return view
 
     return mark
@@ -136,8 +137,8 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
                                           methods=_METHODS.get(kind))
                for kind, setting in LIMIT_SETTINGS.items()}
     for endpoint, view in list(app.view_functions.items()):
-        kind = getattr(view, _MARK, None)
-        if kind is not None:
-            app.view_functions[endpoint] = buckets[kind](view)
+        for kind in getattr(view, _MARK, ()):
+            view = buckets[kind](view)
+            app.view_functions[endpoint] = view
     app.extensions["waybill_limiter"] = limiter
     app.after_request(_add_headers)

@@ -13,7 +13,7 @@
 ``WAYBILL_DEFAULT_LIMIT``       per-client limit on every other route (default ``600 per minute``)
 ``WAYBILL_SCAN_MAX_BYTES``      largest photo upload (default 8 MiB)
 ``WAYBILL_SCAN_MAX_PIXELS``     largest photo, in pixels (default 24 million: refused beyond)
-``WAYBILL_SCAN_SECONDS``        time budget for decoding one photo (default 2)
+``WAYBILL_SCAN_SECONDS``        time budget for decoding one photo, seconds (default 1.5)
 ``WAYBILL_SCAN_CONCURRENCY``    photos decoded at once per process (default 1; others wait briefly, then 503)
 ``WAYBILL_RATELIMIT_ENABLED``   ``0`` turns rate limiting off (benchmarks)
 ``WAYBILL_RATELIMIT_STORAGE_URI``  ``memory://`` (per process) or e.g. ``redis://host:6379`` (shared)
@@ -61,7 +61,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         **{name: env.get(name) or default for name, default in DEFAULT_LIMITS.items()},
         "WAYBILL_SCAN_MAX_BYTES": int(env.get("WAYBILL_SCAN_MAX_BYTES") or 8 * 1024 * 1024),
         "WAYBILL_SCAN_MAX_PIXELS": int(env.get("WAYBILL_SCAN_MAX_PIXELS") or 24_000_000),
-        "WAYBILL_SCAN_SECONDS": float(env.get("WAYBILL_SCAN_SECONDS") or 2.0),
+        "WAYBILL_SCAN_SECONDS": float(env.get("WAYBILL_SCAN_SECONDS") or 1.5),
         "WAYBILL_SCAN_CONCURRENCY": int(env.get("WAYBILL_SCAN_CONCURRENCY") or 1),
         "WAYBILL_PROXY_HOPS": int(env.get("WAYBILL_PROXY_HOPS") or 0),
         "RATELIMIT_ENABLED": _flag(env.get("WAYBILL_RATELIMIT_ENABLED"), True),

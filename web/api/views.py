@@ -17,7 +17,7 @@ from tracker.ledger import AppendResult
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
-from ..security import public_lookup
+from ..security import hit_keyed, limited, public_lookup
 from . import bp
 from .body import json_body
 from .openapi import openapi_document
@@ -65,11 +65,24 @@ def _ids(result: AppendResult) -> dict[str, Any]:
     return {"event_id": result.event_id, "leaf_index": result.leaf_index}
 
 
+def _signing_keyids(doc: Any) -> list[str]:
+    """The key ids an envelope claims to be signed by (checked or not: a flood under one claimed key is
+    throttled before any signature is verified; a forger rotating made-up ids still meets the per-client limit)."""
+    sigs = doc.get("signatures") if isinstance(doc, dict) else None
+    if not isinstance(sigs, list):
+        return []
+    ids = [s.get("keyid") for s in sigs[:4] if isinstance(s, dict)]
+    return sorted({k[:32] for k in ids if isinstance(k, str) and k})
+
+
 # --- writes ----------------------------------------------------------------------------------------
 
 @bp.post("/events")
+@limited("write")
 def post_event() -> tuple[Response, int] | Response:
     doc = json_body(max_bytes=current_app.config["WAYBILL_MAX_EVENT_BYTES"])
+    for keyid in _signing_keyids(doc):
+        hit_keyed("WAYBILL_KEY_WRITE_LIMIT", "signing-key", keyid, what=f"signing key {keyid}")
     # Only a JSON object is an envelope (a JSON string holding one is not); None makes the core say so.
     result = ledger().append(doc if isinstance(doc, dict) else None, now=_now())
     response = jsonify(_ids(result))
@@ -78,6 +91,7 @@ def post_event() -> tuple[Response, int] | Response:
 
 
 @bp.post("/events/batch")
+@limited("write")
 def post_batch() -> Response:
     doc = json_body()
     if not isinstance(doc, dict) or not isinstance(doc.get("envelopes"), list) or set(doc) != {"envelopes"}:
@@ -91,6 +105,7 @@ def post_batch() -> Response:
 # --- reads -----------------------------------------------------------------------------------------
 
 @bp.get("/events/<event_id>")
+@limited("read")
 def get_event(event_id: str) -> Response:
     entry, statement = ledger().get_event(_event_id_arg(event_id))
     return jsonify({"event_id": entry.event_id, "leaf_index": entry.leaf_index,
@@ -129,12 +144,14 @@ def get_item(gtin: str, rest: str) -> Response:
 
 
 @bp.get("/parties")
+@limited("read")
 def get_parties() -> Response:
     parties = sorted(ledger().parties(), key=lambda p: p.id)
     return jsonify({"parties": [p.public_json() for p in parties]})
 
 
 @bp.get("/parties/<party_id>")
+@limited("read")
 def get_party(party_id: str) -> Response:
     if not PARTY_ID.match(party_id):
         raise InvalidInput(f"party id {party_id!r} must match {PARTY_ID.pattern}", code="invalid_party_id",
@@ -143,11 +160,13 @@ def get_party(party_id: str) -> Response:
 
 
 @bp.get("/checkpoint")
+@limited("read")
 def get_checkpoint() -> Response:
     return _text(ledger().checkpoint())
 
 
 @bp.get("/proof/inclusion")
+@limited("read")
 def get_inclusion_proof() -> Response:
     event_id = _event_id_arg(request.args.get("event_id"))
     tree_size = _int_arg("tree_size", required=False)
@@ -156,6 +175,7 @@ def get_inclusion_proof() -> Response:
 
 
 @bp.get("/proof/consistency")
+@limited("read")
 def get_consistency_proof() -> Response:
     first = _int_arg("first", required=True)
     second = _int_arg("second", required=True)
@@ -164,11 +184,13 @@ def get_consistency_proof() -> Response:
 
 
 @bp.get("/log/verifier-key")
+@limited("read")
 def get_verifier_key() -> Response:
     return _text(ledger().vkey)
 
 
 @bp.get("/openapi.json")
+@limited("read")
 def get_openapi() -> Response:
     return jsonify(openapi_document())
 
