@@ -271,6 +271,9 @@ class Ledger:
         if st.time > now + CLOCK_SKEW:
             raise Rejected(f"time {st.time_str} is in the future (more than 5 minutes ahead)", code="future_time",
                            field="time")
+        if st.note is not None:
+            raise InvalidStatement("a plaintext note would be public on the ledger forever: sign note_commitment "
+                                   "(sha256 of salt and note) and hand the note to the notes endpoint", field="note")
         party = adm.party(st.actor)
         _signing_check(st, env, party, now=now, verified=verified)
         if st.type == "party":

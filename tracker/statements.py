@@ -60,7 +60,7 @@ _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, option
     "disaggregate": ({"container", "items"}, set()),
     "ship": ({"items", "to"}, set()),
     "receive": ({"items", "from", "ship"}, set()),
-    "inspect": ({"items", "decision"}, {"note"}),
+    "inspect": ({"items", "decision"}, {"note", "note_commitment"}),
     "sell": ({"items"}, set()),
 }
 
@@ -136,7 +136,8 @@ class Statement:
     from_: str | None = None
     ship: str | None = None
     decision: str | None = None
-    note: str | None = None
+    note: str | None = None  # legacy only: admission refuses a plaintext note (it would be public forever)
+    note_commitment: str | None = None  # "sha256:" + hex(SHA-256(salt || UTF-8 note)); the note is kept off-ledger
     product: Mapping[str, str] | None = None
     party: PartyRecord | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -362,7 +363,10 @@ def parse_statement(payload: bytes) -> Statement:
         decision = doc["decision"]
         if decision not in DECISIONS:
             raise InvalidStatement(f"decision must be one of {', '.join(DECISIONS)}", field="decision")
-        kw.update(items=_items(doc, only_items=False), decision=decision,
+        commitment = doc.get("note_commitment")
+        if commitment is not None and (not isinstance(commitment, str) or not EVENT_ID.match(commitment)):
+            raise InvalidStatement("note_commitment must be sha256:<64 lowercase hex digits>", field="note_commitment")
+        kw.update(items=_items(doc, only_items=False), decision=decision, note_commitment=commitment,
                   note=_text(doc, "note", "note", max_len=500, required=False))
     elif stype == "sell":
         kw["items"] = _items(doc, only_items=True)

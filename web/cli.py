@@ -16,7 +16,7 @@ import click
 from tracker.config import Config, load_config
 from tracker.errors import TrackerError
 
-__all__ = ["serve", "user"]
+__all__ = ["serve", "user", "note"]
 
 
 def _check_port(host: str, port: int) -> None:
@@ -230,3 +230,33 @@ def user_approve(keyid: str, admin_key: str) -> None:
     except TrackerError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"approved {keyid} for {pending[0].party_id}: {result.event_id}")
+
+
+# --- `tracker note ...`: private customs notes (web.notes) ------------------------------------------------
+# Registered through the `waybill.cli` entry point group as `note = "web.cli:note"`.
+
+@click.group("note")
+def note() -> None:
+    """Private customs notes: kept off the public ledger, readable by customs of that country and the admin."""
+
+
+@note.command("add")
+@click.argument("event_id")
+@click.option("--salt", required=True, help="The salt (hex) printed by `tracker record inspect --note`.")
+@click.option("--note-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the note from this file instead of standard input.")
+def note_add(event_id: str, salt: str, note_file: str | None) -> None:
+    """Store the note behind an inspect statement's note_commitment (the salt and note must open it)."""
+    from pathlib import Path
+
+    from .notes import store_note
+
+    text = Path(note_file).read_text() if note_file else sys.stdin.read()
+    led = _ledger_for_cli()
+    try:
+        stored = store_note(led, event_id=event_id, note=text.rstrip("\n"), salt=salt, now=_now())
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        led.store.close()
+    click.echo(f"note for {event_id} {'stored' if stored else 'was already stored'}")

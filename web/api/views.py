@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from flask import Response, current_app, jsonify, request, url_for
+from flask_login import current_user
 
 from tracker import provenance
 from tracker.errors import InvalidInput, NotFound, TrackerError
@@ -17,6 +18,7 @@ from tracker.ledger import AppendResult
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
+from ..notes import note_for, redacted_statement, store_note
 from ..security import hit_keyed, limited, public_lookup
 from . import bp
 from .body import json_body
@@ -108,8 +110,29 @@ def post_batch() -> Response:
 @limited("read")
 def get_event(event_id: str) -> Response:
     entry, statement = ledger().get_event(_event_id_arg(event_id))
-    return jsonify({"event_id": entry.event_id, "leaf_index": entry.leaf_index,
-                    "envelope": json.loads(entry.leaf_data), "statement": dict(statement.raw)})
+    shown = redacted_statement(dict(statement.raw))
+    doc: dict[str, Any] = {"event_id": entry.event_id, "leaf_index": entry.leaf_index,
+                           "envelope": json.loads(entry.leaf_data), "statement": shown}
+    if shown.pop("note_redacted", False):
+        doc["note_redacted"] = True
+    reader = current_user.user if statement.type == "inspect" and current_user.is_authenticated else None
+    note = note_for(ledger(), reader, entry.event_id) if reader is not None else None
+    response = jsonify(dict(doc, private_note=note) if note is not None else doc)
+    response.vary.add("Cookie")
+    if note is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/notes")
+@limited("write")
+def post_note() -> tuple[Response, int]:
+    doc = json_body(max_bytes=8192)
+    if not isinstance(doc, dict):
+        raise InvalidInput('send {"event_id": ..., "note": ..., "salt": "<hex>"}', code="invalid_request")
+    stored = store_note(ledger(), event_id=doc.get("event_id"), note=doc.get("note"), salt=doc.get("salt"),
+                        now=_now())
+    return jsonify({"event_id": doc["event_id"], "stored": True}), 201 if stored else 200
 
 
 def _item_from_url(gtin: str, rest: str) -> tuple[ItemKey, bool]:
