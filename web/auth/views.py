@@ -54,6 +54,9 @@ def login() -> Any:
             user = accounts.authenticate(ledger(), username=name, password=form.password.data or "", now=_now())
         except accounts.AuthenticationError:
             hit_keyed("WAYBILL_LOGIN_NAME_LIMIT", "login-name", name, what="this user name")
+            waiting = keyed_exhausted("WAYBILL_LOGIN_NAME_LIMIT", "login-name", name)
+            if waiting is not None:  # that was the name's last try, as the database lock counts for real names
+                raise accounts.AccountLocked(waiting) from None
             raise
     except accounts.AccountLocked as exc:
         response = _login_page(form, error=exc.message, status=429)
