@@ -276,7 +276,7 @@ def _scan_bounded(img: Image.Image, limits: ImageLimits, *, exhaustive: bool) ->
     if longest <= limits.max_side:
         return _scan(img, exhaustive=exhaustive, deadline=deadline)
     factor = limits.max_side / longest
-    small = img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), Image.BILINEAR)
+    small = img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), Image.Resampling.BILINEAR)
     found: dict[str, tuple[Any, float]] = {}
     _scan(small, exhaustive=exhaustive, deadline=deadline, found=found, scale=factor)
     if not found and time.monotonic() < deadline:

@@ -3,7 +3,7 @@ command through the ``waybill.cli`` entry point group).
 
 For production use gunicorn instead::
 
-    WAYBILL_HOME=/srv/waybill gunicorn -w 4 -b 127.0.0.1:8000 'web:create_app()'
+    WAYBILL_HOME=/srv/waybill gunicorn -c python:web.gunicorn_conf -b 127.0.0.1:8000 'web:create_app()'
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _serve_forever(app: Any, host: str, port: int) -> None:
 def serve(host: str, port: int, demo: bool) -> None:
     """Serve the consumer pages and the JSON API (/api/v1) on Flask's threaded server.
 
-    For production, run gunicorn: gunicorn -w 4 -b 127.0.0.1:8000 'web:create_app()'
+    For production, run gunicorn: gunicorn -c python:web.gunicorn_conf -b 127.0.0.1:8000 'web:create_app()'
     """
     from web import create_app
 

@@ -188,7 +188,8 @@ class WebDb:
                 result = conn.execute(insert(USERS).values(username=username, password_hash=password_hash,
                                                            party_id=party_id, role=role, created_at=created_at,
                                                            disabled=False, failed_logins=0))
-                return int(result.inserted_primary_key[0])
+                key = result.inserted_primary_key
+                return int(key[0]) if key else None
         except IntegrityError:
             return None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app
 from flask_limiter import Limiter
@@ -119,6 +119,10 @@ def hit_keyed(setting: str, scope: str, ident: str, *, what: str) -> None:
                               retry_after=reset - time.time())
 
 
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: str(current_app.config[name])
+
+
 def _add_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -133,12 +137,12 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
                       default_limits=[lambda: current_app.config["WAYBILL_DEFAULT_LIMIT"]])
     # One bucket per client and kind, shared by the views of that kind: the consumer page and the API answer
     # the same question, so they spend the same budget.
-    buckets = {kind: limiter.shared_limit(lambda setting=setting: current_app.config[setting], scope=kind,
-                                          methods=_METHODS.get(kind))
+    buckets = {kind: limiter.shared_limit(_setting(setting), scope=kind, methods=_METHODS.get(kind))
                for kind, setting in LIMIT_SETTINGS.items()}
     for endpoint, view in list(app.view_functions.items()):
+        wrapped: Callable[..., Any] = view
         for kind in getattr(view, _MARK, ()):
-            view = buckets[kind](view)
-            app.view_functions[endpoint] = view
+            wrapped = buckets[kind](wrapped)
+        app.view_functions[endpoint] = wrapped
     app.extensions["waybill_limiter"] = limiter
     app.after_request(_add_headers)

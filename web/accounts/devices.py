@@ -188,6 +188,7 @@ def record_approval(ledger: Ledger, device_id: int, envelope: Any, *, admin: Use
         raise Rejected(f"device {device.keyid} is {device.status}, not pending", code="not_pending")
     env, st, old = _signed_party_update(ledger, envelope, admin=admin)
     new = st.party
+    assert new is not None  # _signed_party_update refuses a statement without one
     added = [k for k in new.keys if old.key(k.keyid) is None]
     unchanged = all(new.key(k.keyid) == k for k in old.keys)
     if (new.id != device.party_id or not unchanged or len(added) != 1 or added[0].keyid != device.keyid
@@ -207,6 +208,7 @@ def record_revocation(ledger: Ledger, envelope: Any, *, party_id: str, keyid: st
     nothing else); a device enrolled with that key is marked revoked."""
     env, st, old = _signed_party_update(ledger, envelope, admin=admin)
     new = st.party
+    assert new is not None  # _signed_party_update refuses a statement without one
     target_old, target_new = old.key(keyid), new.key(keyid)
     others_same = all(new.key(k.keyid) == k for k in old.keys if k.keyid != keyid) and len(new.keys) == len(old.keys)
     if (new.id != party_id or target_old is None or target_new is None or target_new.revoked_at is None

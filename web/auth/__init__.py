@@ -68,7 +68,7 @@ class Account(UserMixin):
 
 def current_account() -> accounts.User:
     """The signed-in core user (only inside a view guarded by ``requires``)."""
-    return current_user.user  # type: ignore[union-attr]
+    return current_user.user
 
 
 def requires(*roles: str) -> Callable[[F], F]:
