@@ -40,6 +40,7 @@ version and written under a temporary name, renamed only when complete.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import os
@@ -57,6 +58,7 @@ if str(HERE.parent) not in sys.path:  # run as a script from anywhere
 
 from tracker.dsse import event_id_of, sign_envelope  # noqa: E402
 from tracker.identifiers import gs1_check_digit  # noqa: E402
+from tracker.notes import commit_note  # noqa: E402
 from tracker.ledger import MAX_BATCH, Ledger  # noqa: E402
 from tracker.scenarios import make_sscc, party_key  # noqa: E402
 from tracker.signing import party_statement, sign_statement  # noqa: E402
@@ -399,7 +401,9 @@ def _events(total: int, rng: random.Random, signer: _Signer, stats: GenStats,
         elif st.type == "inspect":
             doc["decision"] = st.decision
             if st.decision == "held":
-                doc["note"] = "Documents incomplete: held for physical inspection"
+                # only the salted commitment is signed (tracker/notes.py); the note itself stays off the ledger
+                doc["note_commitment"] = commit_note("Documents incomplete: held for physical inspection",
+                                                     salt=hashlib.sha256(statement_bytes(doc)).digest()[:16])[0]
         payload = statement_bytes(doc)
         eid = event_id_of(payload)
         device = keys[st.actor][0 if choice() < 0.7 else 1]

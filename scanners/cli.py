@@ -447,8 +447,10 @@ def _echo_delivery(d: Delivery) -> None:
 
 def _record(device: Device, stype: str, *, codes: Sequence[str], images: Sequence[str], location_name: str | None,
             country: str | None, container: str | None = None, thorough: bool = False,
-            build: Callable[[_Session, list[str]], dict[str, Any]] | None = None) -> None:
-    """Scan, sign (≤ 1000 keys per statement), queue durably, then deliver when the server answers."""
+            build: Callable[[_Session, list[str]], dict[str, Any]] | None = None,
+            signed: list[Any] | None = None) -> bool:
+    """Scan, sign (≤ 1000 keys per statement), queue durably, then deliver when the server answers. Each signed
+    envelope is appended to ``signed``; returns whether the server was reachable."""
     keys = _collect_keys(codes, images, thorough=thorough)
     container_key: str | None = None
     if container is not None:
@@ -484,6 +486,8 @@ def _record(device: Device, stype: str, *, codes: Sequence[str], images: Sequenc
         doc = new_statement(stype, actor=session.party, time=datetime.now(timezone.utc).replace(microsecond=0),
                             location=session.location, prev=prev, **fields)
         envelope = sign_statement(doc, session.keypair)
+        if signed is not None:
+            signed.append(envelope)
         summary = _summary(stype, chunk, container_key, extra)
         queued.append(outbox.add(envelope, stype=stype, actor=session.party, keys=touched, summary=summary))
         click.echo(f"signed {stype} {envelope.event_id}: {summary} (as {session.party} at "
@@ -506,6 +510,7 @@ def _record(device: Device, stype: str, *, codes: Sequence[str], images: Sequenc
     if rejected:
         raise Refused(f"the server refused {len(rejected)} record(s); they are kept in the queue "
                       "(`scanner queue`)", code="rejected")
+    return session.online
 
 
 def _summary(stype: str, keys: Sequence[str], container: str | None, extra: dict[str, Any]) -> str:
@@ -607,14 +612,30 @@ def _find_shipment(session: _Session, keys: Sequence[str], ship_id: str | None,
 
 @cli.command()
 @click.option("--decision", required=True, type=click.Choice(["released", "held", "seized"]))
-@click.option("--note", help="A note for the record (e.g. the reason for holding).")
+@click.option("--note", help="A private note (e.g. the reason for holding): only its salted commitment is signed; "
+                              "the note goes to the server's private notes store, never onto the public ledger.")
 @scan_options
 @click.pass_obj
 def inspect(device: Device, decision: str, note: str | None, codes: tuple[str, ...], images: tuple[str, ...],
             location_name: str | None, country: str | None, thorough: bool) -> None:
     """Record a customs decision on the scanned items / containers."""
-    _record(device, "inspect", codes=codes, images=images, location_name=location_name, country=country,
-            thorough=thorough, build=lambda s, keys: {"decision": decision, "note": note})
+    from tracker.notes import commit_note
+
+    commitment, salt = commit_note(note) if note else (None, "")
+    signed: list[Any] = []
+    online = _record(device, "inspect", codes=codes, images=images, location_name=location_name, country=country,
+                     thorough=thorough, signed=signed,
+                     build=lambda s, keys: {"decision": decision, "note_commitment": commitment})
+    for envelope in signed if note else []:
+        try:
+            if not online:
+                raise ServerUnreachable("offline")
+            device.client.post_note(envelope.event_id, note=note, salt=salt)
+            click.echo(f"note delivered privately for {envelope.event_id}")
+        except (ApiError, ServerUnreachable) as exc:
+            click.echo(f"note not delivered ({exc}); once {envelope.event_id} is on the server, deliver it with: "
+                       f"POST /api/v1/notes {{\"event_id\": \"{envelope.event_id}\", \"salt\": \"{salt}\", "
+                       f"\"note\": ...}}", err=True)
 
 
 @cli.command()

@@ -164,6 +164,13 @@ class ApiClient:
         result = _result(answer)
         return PostResult(event_id=result.event_id, leaf_index=result.leaf_index, created=status == 201)
 
+    def post_note(self, event_id: str, *, note: str, salt: str) -> bool:
+        """POST /notes: the private note behind an inspect statement's note_commitment (salt as hex). True if the
+        server stored it now, False if it had it already."""
+        status, _ = self._json("POST", "/notes", body={"event_id": event_id, "note": note, "salt": salt},
+                               ok=(200, 201))
+        return status == 201
+
     def post_batch(self, envelopes: Sequence[Envelope | Mapping[str, Any]]) -> list[PostResult | ApiError]:
         """POST /events/batch (≤ 1000, applied in order): one PostResult or ApiError (status 422) per envelope."""
         docs = [e.to_json() if isinstance(e, Envelope) else e for e in envelopes]

@@ -9,6 +9,7 @@ in some pass.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -19,10 +20,12 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from tracker.errors import InvalidInput, TrackerError
 from tracker.identifiers import ScannedCode, printable, read_code
 
-__all__ = ["Decoded", "ScannedCode", "decode_image", "decode_keys", "read_code", "printable", "MAX_IMAGE_BYTES"]
+__all__ = ["Decoded", "ScannedCode", "ImageLimits", "decode_image", "decode_keys", "read_code", "printable",
+           "MAX_IMAGE_BYTES", "UPLOAD_FORMATS"]
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")  # what a phone or browser sends; no exotic decoders
 _FORMATS = [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]
 _FORMAT_NAMES = {"QRCode": "QRCode", "QR Code": "QRCode", "DataMatrix": "DataMatrix", "Data Matrix": "DataMatrix"}
 
@@ -49,29 +52,60 @@ class Decoded:
 
 # --- images → codes ---------------------------------------------------------------------------------
 
-def _open(image: bytes | str | Path | Image.Image) -> Image.Image:
+# --- images → codes --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageLimits:
+    """Bounds on the work one image may cost, for images from strangers (the consumer page's photo upload).
+
+    Checked before any pixel is decoded: the byte size and the pixel count the header claims (a 50 KB PNG can
+    claim 40 megapixels; Pillow's own decompression-bomb guard stays on behind this lower cap). A JPEG is
+    decoded straight to a reduced scale (libjpeg's DCT scaling) and other formats are shrunk before scanning, so
+    the passes run on at most ``max_side`` pixels a side; the full-size image is scanned only when that found
+    nothing and time is left. Passes stop at ``seconds`` (checked between passes)."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 24_000_000
+    max_side: int = 2000
+    seconds: float = 1.5
+    formats: tuple[str, ...] = UPLOAD_FORMATS
+
+
+def _too_large(what: str) -> InvalidInput:
+    return InvalidInput(f"{what}: take the photo again closer to the code, or at a lower resolution",
+                        code="image_too_large")
+
+
+def _open(image: bytes | str | Path | Image.Image, limits: ImageLimits | None = None) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
+    max_bytes = limits.max_bytes if limits else MAX_IMAGE_BYTES
+    max_pixels = limits.max_pixels if limits else MAX_PIXELS
+    formats = limits.formats if limits else None
     try:
         if isinstance(image, (bytes, bytearray)):
-            if len(image) > MAX_IMAGE_BYTES:
-                raise InvalidInput(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB",
-                                   code="image_too_large")
-            img = Image.open(io.BytesIO(image))
+            if len(image) > max_bytes:
+                raise _too_large(f"the image is larger than {max_bytes / (1024 * 1024):g} MiB")
+            img = Image.open(io.BytesIO(image), formats=formats)
         else:
             path = Path(image)
-            if path.is_file() and path.stat().st_size > MAX_IMAGE_BYTES:
-                raise InvalidInput(f"{path} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB",
-                                   code="image_too_large")
-            img = Image.open(path)
-        if img.width * img.height > MAX_PIXELS:
-            raise InvalidInput(f"image is larger than {MAX_PIXELS // 1_000_000} megapixels", code="image_too_large")
+            if path.is_file() and path.stat().st_size > max_bytes:
+                raise _too_large(f"{path} is larger than {max_bytes / (1024 * 1024):g} MiB")
+            img = Image.open(path, formats=formats)
+        # The header's size, before a single pixel is decoded.
+        if img.width * img.height > max_pixels:
+            raise _too_large(f"the image has {img.width}x{img.height} pixels, more than {max_pixels / 1e6:g} "
+                             "megapixels")
+        if limits is not None and img.format == "JPEG" and max(img.size) > limits.max_side:
+            img.draft("RGB", (limits.max_side, limits.max_side))  # decode at 1/2, 1/4 or 1/8 scale
         img.load()
     except FileNotFoundError as exc:
         raise InvalidInput(f"{image} does not exist", code="invalid_image") from exc
     except IsADirectoryError as exc:
         raise InvalidInput(f"{image} is a directory, not an image", code="invalid_image") from exc
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_large("the image claims too many pixels") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput("not a readable image (PNG, JPEG, ...)", code="invalid_image") from exc
     return ImageOps.exif_transpose(img)
 
@@ -113,10 +147,13 @@ def _content(code: Any) -> str:
         return code.text
 
 
-def _scan(img: Image.Image, *, exhaustive: bool) -> list[tuple[str, tuple[Any, float]]]:
+def _scan(img: Image.Image, *, exhaustive: bool, deadline: float | None = None,
+          found: dict[str, tuple[Any, float]] | None = None, scale: float = 1.0) -> list[tuple[str, tuple[Any, float]]]:
     gray = img.convert("L")
-    found: dict[str, tuple[Any, float]] = {}
+    found = {} if found is None else found
     for variant, binarizer in _passes(gray):
+        if deadline is not None and time.monotonic() > deadline:
+            break  # out of time: answer with what the cheaper passes found
         unreadable = 0
         for code in zxingcpp.read_barcodes(variant, formats=_FORMATS, try_rotate=True, try_downscale=True,
                                            try_invert=True, binarizer=binarizer, return_errors=True):
@@ -125,7 +162,7 @@ def _scan(img: Image.Image, *, exhaustive: bool) -> list[tuple[str, tuple[Any, f
                 continue
             content = _content(code)
             if content not in found:
-                found[content] = (code, variant.width / gray.width)  # scale back to the photo's pixels
+                found[content] = (code, scale * variant.width / gray.width)  # back to the photo's pixels
         # Stop once a pass reads something and sees nothing it could not read.
         if found and not unreadable and not exhaustive:
             break
@@ -138,14 +175,34 @@ def _position(code: Any, scale: float) -> str:
     return " ".join(f"{round(p.x / scale)}x{round(p.y / scale)}" for p in points)
 
 
-def decode_image(image: bytes | str | Path | Image.Image, *, exhaustive: bool = False) -> list[Decoded]:
+def _scan_bounded(img: Image.Image, limits: ImageLimits, *, exhaustive: bool) -> list[tuple[str, tuple[Any, float]]]:
+    """Scan a downscaled copy first; the full-size image only if that found nothing and time is left."""
+    deadline = time.monotonic() + limits.seconds
+    longest = max(img.size)
+    if longest <= limits.max_side:
+        return _scan(img, exhaustive=exhaustive, deadline=deadline)
+    factor = limits.max_side / longest
+    small = img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), Image.Resampling.BILINEAR)
+    found: dict[str, tuple[Any, float]] = {}
+    _scan(small, exhaustive=exhaustive, deadline=deadline, found=found, scale=factor)
+    if not found and time.monotonic() < deadline:
+        _scan(img, exhaustive=exhaustive, deadline=deadline, found=found)
+    return list(found.items())
+
+
+def decode_image(image: bytes | str | Path | Image.Image, *, exhaustive: bool = False,
+                 limits: ImageLimits | None = None) -> list[Decoded]:
     """Every QR / DataMatrix code in the image, each with its canonical key or the reason it has none
     (``error`` names the code). Passes stop at the first one that reads at least one code and sees no symbol
     it could not read; ``exhaustive`` runs every pass and merges what each finds (slower, for photos where a
     code is not even detected until enhanced).
+    ``limits`` bounds the work for an image from a stranger (see ImageLimits); without it the caps are the
+    command line's (20 MiB, 40 megapixels) and every pass runs on the full image.
     Raises InvalidInput (code ``invalid_image`` / ``image_too_large``) when the image cannot be read."""
     out: list[Decoded] = []
-    for content, (code, scale) in _scan(_open(image), exhaustive=exhaustive):
+    img = _open(image, limits)
+    scanned = _scan(img, exhaustive=exhaustive) if limits is None else _scan_bounded(img, limits, exhaustive=exhaustive)
+    for content, (code, scale) in scanned:
         fmt = _format_name(code.format)
         shown = printable(content)
         try:

@@ -253,7 +253,8 @@ _TYPES = ["commission", "aggregate", "disaggregate", "ship", "receive", "inspect
 @click.option("--from", "from_", help="Shipping party (receive).")
 @click.option("--ship", "ship", help="Event id of the shipment being received (receive).")
 @click.option("--decision", type=click.Choice(["released", "held", "seized"]), help="Customs decision (inspect).")
-@click.option("--note", help="Customs note (inspect).")
+@click.option("--note", help="Customs note (inspect): only its salted commitment is signed; the note and salt are "
+                              "printed for delivery to the private notes store (`tracker note add`).")
 @click.option("--gtin", help="Product GTIN (commission; default: the items' GTIN).")
 @click.option("--product-name", help="Product name (commission).")
 @click.option("--lot", help="Lot (commission).")
@@ -292,8 +293,13 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
         fields["to"] = to
     if stype == "receive":
         fields.update({"from_": from_, "ship": ship})
+    private: dict[str, str] = {}
     if stype == "inspect":
-        fields.update({"decision": decision, "note": note})
+        fields["decision"] = decision
+        if note:
+            from .notes import commit_note
+
+            fields["note_commitment"], private["note_salt"] = commit_note(note)
     if stype == "commission":
         gt = gtin or keys[0].split("/")[1]
         fields["product"] = {"gtin": gt, "name": product_name or "unnamed product", **({"lot": lot} if lot else {})}
@@ -310,7 +316,11 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
                         location={"name": location_name or who.name, "country": country or who.country},
                         prev=prev, **fields)
     result = ledger.append(sign_statement(doc, key), now=now)
-    click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
+    click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created,
+                           **private}))
+    if private:
+        click.echo(f"note kept off the ledger; store it with: tracker note add {result.event_id} "
+                   f"--salt {private['note_salt']} (the note on standard input)", err=True)
 
 
 @cli.command("import")

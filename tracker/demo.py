@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .accounts import DEMO_USERS, ensure_demo_users
 from .config import Config, load_config
 from .errors import TrackerError
 from .home import init
@@ -59,7 +58,6 @@ class DemoSummary:
     items: int
     events: int
     samples: dict[str, list[str]] = field(default_factory=dict)
-    users: list[tuple[str, str, str, str]] = field(default_factory=list)  # (username, password, party, role)
 
     def describe(self, resolver: str) -> str:
         lines = [f"Demo ledger: {self.items} items, {self.events} events"
@@ -69,9 +67,6 @@ class DemoSummary:
             if keys:
                 lines.append(f"  {_SAMPLE_LABELS.get(kind, kind)}:")
                 lines.extend(f"    {digital_link(k, resolver=resolver)}" for k in keys[:5])
-        if self.users:
-            lines.append("  demo sign-ins (/login), for a local demo only:")
-            lines.extend(f"    {u:<14} {pw:<16} {role} of {party}" for u, pw, party, role in self.users)
         return "\n".join(lines)
 
 
@@ -182,9 +177,7 @@ def ensure_demo(config: Config | None = None, *, now: datetime | None = None, it
     ledger = result.ledger
     done = _read_summary(config)
     if done is not None:
-        ensure_demo_users(ledger, now=now)
-        return DemoSummary(created=False, items=done["items"], events=ledger.size(), samples=done["samples"],
-                           users=list(DEMO_USERS))
+        return DemoSummary(created=False, items=done["items"], events=ledger.size(), samples=done["samples"])
     try:
         ledger.party("acme-cn")
         built = True
@@ -199,7 +192,5 @@ def ensure_demo(config: Config | None = None, *, now: datetime | None = None, it
         checked = [k for k in keys if kind == "unknown" or lookup(ledger, k).verdict == _EXPECTED.get(kind, kind)]
         samples[kind] = checked
     summary = {"items": items, "samples": samples}
-    ensure_demo_users(ledger, now=now)
     (config.home / _DEMO_FILE).write_text(json.dumps(summary, indent=1))
-    return DemoSummary(created=not built, items=items, events=ledger.size(), samples=samples,
-                       users=list(DEMO_USERS))
+    return DemoSummary(created=not built, items=items, events=ledger.size(), samples=samples)

@@ -69,7 +69,7 @@ _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, option
     "disaggregate": ({"container", "items"}, set()),
     "ship": ({"items", "to"}, set()),
     "receive": ({"items", "from", "ship"}, set()),
-    "inspect": ({"items", "decision"}, {"note"}),
+    "inspect": ({"items", "decision"}, {"note", "note_commitment"}),
     "sell": ({"items"}, set()),
 }
 
@@ -89,7 +89,8 @@ class Statement:
     from_: str | None = None
     ship: str | None = None
     decision: str | None = None
-    note: str | None = None
+    note: str | None = None  # legacy only: admission refuses a plaintext note (it would be public forever)
+    note_commitment: str | None = None  # "sha256:" + hex(SHA-256(salt || UTF-8 note)); the note is kept off-ledger
     product: Mapping[str, str] | None = None
     party: PartyRecord | None = None
     licensee: str | None = None
@@ -295,8 +296,11 @@ def parse_statement(payload: bytes) -> Statement:
         decision = doc["decision"]
         if decision not in DECISIONS:
             raise InvalidStatement(f"decision must be one of {', '.join(DECISIONS)}", field="decision")
+        commitment = doc.get("note_commitment")
+        if commitment is not None and (not isinstance(commitment, str) or not EVENT_ID.match(commitment)):
+            raise InvalidStatement("note_commitment must be sha256:<64 lowercase hex digits>", field="note_commitment")
         note = text_field(doc, "note", "note", max_len=500, required=False)
-        kw.update(items=_items(doc, only_items=False), decision=decision, note=note)
+        kw.update(items=_items(doc, only_items=False), decision=decision, note_commitment=commitment, note=note)
     elif stype == "sell":
         kw["items"] = _items(doc, only_items=True)
     prev_doc = doc.get("prev")
@@ -322,7 +326,11 @@ def check_new_statement(st: Statement, *, container_exists: bool = False) -> Non
     so that a device cannot continue a chain without saying where it continues from (a second ship with
     ``"prev": {}`` otherwise forks the history without claiming any event, and no fork is seen).
     ``container_exists`` says whether an aggregate's container is already in the ledger (then it needs a prev too).
-    Raises InvalidStatement naming the key."""
+    A plaintext customs ``note`` is refused too: anything signed is public forever, so a note travels as a salted
+    ``note_commitment`` and the note itself is kept off the ledger. Raises InvalidStatement naming the field."""
+    if st.note is not None:
+        raise InvalidStatement("a plaintext note would be public on the ledger forever: sign note_commitment "
+                               "(sha256 of salt and note) and hand the note to the notes endpoint", field="note")
     if st.type in NO_PREV_TYPES:
         return
     needed = list(st.items)

@@ -2,7 +2,7 @@
 
 ``create_app`` is the application factory. Production serving::
 
-    WAYBILL_HOME=/srv/waybill gunicorn -w 4 -b 127.0.0.1:8000 'web:create_app()'
+    WAYBILL_HOME=/srv/waybill gunicorn -c python:web.gunicorn_conf -b 127.0.0.1:8000 'web:create_app()'
 
 Settings come from the environment (see ``web.settings``) unless ``test_config`` overrides them;
 ``test_config["LEDGER"]`` hands in a ready :class:`tracker.ledger.Ledger`.

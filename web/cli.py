@@ -3,7 +3,7 @@ command through the ``waybill.cli`` entry point group).
 
 For production use gunicorn instead::
 
-    WAYBILL_HOME=/srv/waybill gunicorn -w 4 -b 127.0.0.1:8000 'web:create_app()'
+    WAYBILL_HOME=/srv/waybill gunicorn -c python:web.gunicorn_conf -b 127.0.0.1:8000 'web:create_app()'
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import click
 from tracker.config import Config, load_config
 from tracker.errors import TrackerError
 
-__all__ = ["serve", "user"]
+__all__ = ["serve", "user", "note"]
 
 
 def _check_port(host: str, port: int) -> None:
@@ -47,8 +47,25 @@ def _demo(config: Config, resolver: str) -> None:
     def progress(done: int, total: int) -> None:
         click.echo(f"\rbuilding the demo network: {done}/{total} lots", nl=done >= total, err=True)
 
+    from datetime import datetime, timezone
+
+    from tracker.home import open_ledger
+
+    from .accounts import DEMO_USERS, ensure_demo_users
+
     summary = ensure_demo(config, progress=progress)
+    led = open_ledger(config, writable=False)
+    try:
+        ensure_demo_users(led, now=datetime.now(timezone.utc))
+        registered = {p.id for p in led.parties()}
+    finally:
+        led.store.close()
     click.echo(summary.describe(resolver))
+    # Staff accounts are the web side's: the demo sign-ins are created and listed here, not by tracker.demo.
+    click.echo("  demo sign-ins (/login), for a local demo only:")
+    for username, password, party, role in DEMO_USERS:
+        if party in registered:
+            click.echo(f"    {username:<14} {password:<16} {role} of {party}")
 
 
 def _serve_forever(app: Any, host: str, port: int) -> None:
@@ -70,7 +87,7 @@ def _serve_forever(app: Any, host: str, port: int) -> None:
 def serve(host: str, port: int, demo: bool) -> None:
     """Serve the consumer pages and the JSON API (/api/v1) on Flask's threaded server.
 
-    For production, run gunicorn: gunicorn -w 4 -b 127.0.0.1:8000 'web:create_app()'
+    For production, run gunicorn: gunicorn -c python:web.gunicorn_conf -b 127.0.0.1:8000 'web:create_app()'
     """
     from web import create_app
 
@@ -93,7 +110,7 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(serve())
 
 
-# --- `tracker user ...`: staff accounts and device approvals (tracker.accounts) ---------------------------
+# --- `tracker user ...`: staff accounts and device approvals (web.accounts) ---------------------------
 # Registered through the `waybill.cli` entry point group as `user = "web.cli:user"`.
 
 def _ledger_for_cli() -> Any:
@@ -134,7 +151,7 @@ def user() -> None:
               help="Read the password from the first line of this file instead of prompting.")
 def user_create(username: str, party_id: str, role: str, password_file: str | None) -> None:
     """Create a user bound to a party and a role."""
-    from tracker import accounts
+    from . import accounts
 
     led = _ledger_for_cli()
     try:
@@ -148,7 +165,7 @@ def user_create(username: str, party_id: str, role: str, password_file: str | No
 @user.command("list")
 def user_list() -> None:
     """List users and their devices."""
-    from tracker import accounts
+    from . import accounts
 
     led = _ledger_for_cli()
     devices = accounts.list_devices(led)
@@ -165,7 +182,7 @@ def user_list() -> None:
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
 def user_passwd(username: str, password_file: str | None) -> None:
     """Set a user's password (ends the user's other sessions)."""
-    from tracker import accounts
+    from . import accounts
 
     led = _ledger_for_cli()
     try:
@@ -180,7 +197,7 @@ def user_passwd(username: str, password_file: str | None) -> None:
 @click.option("--enable", is_flag=True, help="Enable the account again instead.")
 def user_disable(username: str, enable: bool) -> None:
     """Disable (or with --enable, re-enable) a user: a disabled user cannot sign in."""
-    from tracker import accounts
+    from . import accounts
 
     led = _ledger_for_cli()
     try:
@@ -199,7 +216,7 @@ def user_approve(keyid: str, admin_key: str) -> None:
     """Approve a pending browser device key with the admin key file.
 
     This is how the first admin browser is approved; after that, admins approve devices in the browser."""
-    from tracker import accounts
+    from . import accounts
     from tracker.home import read_passphrase
     from tracker.keys import read_key_file
 
@@ -213,3 +230,33 @@ def user_approve(keyid: str, admin_key: str) -> None:
     except TrackerError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"approved {keyid} for {pending[0].party_id}: {result.event_id}")
+
+
+# --- `tracker note ...`: private customs notes (web.notes) ------------------------------------------------
+# Registered through the `waybill.cli` entry point group as `note = "web.cli:note"`.
+
+@click.group("note")
+def note() -> None:
+    """Private customs notes: kept off the public ledger, readable by customs of that country and the admin."""
+
+
+@note.command("add")
+@click.argument("event_id")
+@click.option("--salt", required=True, help="The salt (hex) printed by `tracker record inspect --note`.")
+@click.option("--note-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the note from this file instead of standard input.")
+def note_add(event_id: str, salt: str, note_file: str | None) -> None:
+    """Store the note behind an inspect statement's note_commitment (the salt and note must open it)."""
+    from pathlib import Path
+
+    from .notes import store_note
+
+    text = Path(note_file).read_text() if note_file else sys.stdin.read()
+    led = _ledger_for_cli()
+    try:
+        stored = store_note(led, event_id=event_id, note=text.rstrip("\n"), salt=salt, now=_now())
+    except TrackerError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        led.store.close()
+    click.echo(f"note for {event_id} {'stored' if stored else 'was already stored'}")

@@ -54,6 +54,8 @@ _CODE_TITLES = {
     "body_too_large": "That file is too large",
     "csrf_failed": "Please try again",
     "rate_limited": "Too many requests",
+    "account_locked": "Sign-in is locked for a while",
+    "busy": "Busy: please try again",
 }
 
 
@@ -80,12 +82,17 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def handle_error(exc: Exception) -> Response | HTTPException:
     if isinstance(exc, TrackerError):
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and exc.code != "busy":
             # Server-side trouble (storage down, tampered rows): log the detail, tell the client what it means.
             log.error("%s on %s %s: %s", exc.code, request.method, request.path, exc.message)
-            return error_response(exc.http_status, exc.code, _SERVER_MESSAGES.get(
+            response = error_response(exc.http_status, exc.code, _SERVER_MESSAGES.get(
                 exc.code, "Something went wrong on our side. Please try again later."))
-        return error_response(exc.http_status, exc.code, exc.message)
+        else:
+            response = error_response(exc.http_status, exc.code, exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, CSRFError):
         return error_response(400, "csrf_failed", "The form expired or was not sent from this site. "
                                                   "Reload the page and try again.")

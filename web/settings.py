@@ -4,6 +4,17 @@
 ``WAYBILL_HOME``, ``WAYBILL_DATABASE_URL``  where the ledger lives (tracker.config)
 ``WAYBILL_SECRET_KEY``          session/CSRF secret; default: generated once into WAYBILL_HOME/web-secret.key
 ``WAYBILL_LOOKUP_LIMIT``        per-client limit on public lookups (default ``120 per minute``)
+``WAYBILL_SCAN_LIMIT``          per-client limit on photo uploads, ``POST /scan`` (default ``10 per minute; 60 per hour``)
+``WAYBILL_WRITE_LIMIT``         per-client limit on API writes (default ``600 per minute``)
+``WAYBILL_KEY_WRITE_LIMIT``     per-signing-key limit on ``POST /api/v1/events`` (default ``300 per minute``)
+``WAYBILL_READ_LIMIT``          per-client limit on checkpoint, proof, event and party reads (default ``1200 per minute``)
+``WAYBILL_LOGIN_LIMIT``         per-client limit on sign-in attempts (default ``20 per minute; 200 per hour``)
+``WAYBILL_LOGIN_NAME_LIMIT``    failed sign-ins per user name before it is locked out (default ``10 per 5 minutes``)
+``WAYBILL_DEFAULT_LIMIT``       per-client limit on every other route (default ``600 per minute``)
+``WAYBILL_SCAN_MAX_BYTES``      largest photo upload (default 8 MiB)
+``WAYBILL_SCAN_MAX_PIXELS``     largest photo, in pixels (default 24 million: refused beyond)
+``WAYBILL_SCAN_SECONDS``        time budget for decoding one photo, seconds (default 1.5)
+``WAYBILL_SCAN_CONCURRENCY``    photos decoded at once per process (default 1; others wait briefly, then 503)
 ``WAYBILL_RATELIMIT_ENABLED``   ``0`` turns rate limiting off (benchmarks)
 ``WAYBILL_RATELIMIT_STORAGE_URI``  ``memory://`` (per process) or e.g. ``redis://host:6379`` (shared)
 ``WAYBILL_PROXY_HOPS``          number of trusted reverse proxies setting X-Forwarded-For (default 0)
@@ -24,9 +35,19 @@ import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["from_environment", "persistent_secret", "ephemeral_secret", "DEFAULT_LOOKUP_LIMIT"]
+__all__ = ["from_environment", "persistent_secret", "ephemeral_secret", "DEFAULT_LOOKUP_LIMIT", "DEFAULT_LIMITS"]
 
 DEFAULT_LOOKUP_LIMIT = "120 per minute"
+DEFAULT_LIMITS = {
+    "WAYBILL_LOOKUP_LIMIT": DEFAULT_LOOKUP_LIMIT,
+    "WAYBILL_SCAN_LIMIT": "10 per minute; 60 per hour",
+    "WAYBILL_WRITE_LIMIT": "600 per minute",
+    "WAYBILL_KEY_WRITE_LIMIT": "300 per minute",
+    "WAYBILL_READ_LIMIT": "1200 per minute",
+    "WAYBILL_LOGIN_LIMIT": "20 per minute; 200 per hour",
+    "WAYBILL_LOGIN_NAME_LIMIT": "10 per 5 minutes",
+    "WAYBILL_DEFAULT_LIMIT": "600 per minute",
+}
 SECRET_FILE = "web-secret.key"
 
 
@@ -42,7 +63,11 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("WAYBILL_SECRET_KEY") or None,
         "MAX_CONTENT_LENGTH": int(env.get("WAYBILL_MAX_BODY_BYTES") or 16 * 1024 * 1024),
         "WAYBILL_MAX_EVENT_BYTES": int(env.get("WAYBILL_MAX_EVENT_BYTES") or 1024 * 1024),
-        "WAYBILL_LOOKUP_LIMIT": env.get("WAYBILL_LOOKUP_LIMIT") or DEFAULT_LOOKUP_LIMIT,
+        **{name: env.get(name) or default for name, default in DEFAULT_LIMITS.items()},
+        "WAYBILL_SCAN_MAX_BYTES": int(env.get("WAYBILL_SCAN_MAX_BYTES") or 8 * 1024 * 1024),
+        "WAYBILL_SCAN_MAX_PIXELS": int(env.get("WAYBILL_SCAN_MAX_PIXELS") or 24_000_000),
+        "WAYBILL_SCAN_SECONDS": float(env.get("WAYBILL_SCAN_SECONDS") or 1.5),
+        "WAYBILL_SCAN_CONCURRENCY": int(env.get("WAYBILL_SCAN_CONCURRENCY") or 1),
         "WAYBILL_PROXY_HOPS": int(env.get("WAYBILL_PROXY_HOPS") or 0),
         "RATELIMIT_ENABLED": _flag(env.get("WAYBILL_RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("WAYBILL_RATELIMIT_STORAGE_URI") or "memory://",

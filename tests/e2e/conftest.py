@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import T0, fixed_key
 from tests.e2e.camera import camera_frame, write_y4m
-from tracker import accounts
+from web import accounts
 from tracker.identifiers import ItemKey
 from tracker.ledger import Ledger
 from tracker.scenarios import Network, load_scenarios

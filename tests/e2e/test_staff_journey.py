@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import fixed_key
 from tests.e2e.conftest import HLD, PASSWORD, TRN, shot
-from tracker import accounts, provenance
+from tracker import provenance
+from web import accounts
 from tracker.dsse import pae
 from tracker.keys import key_id, verify_signature
 from tracker.statements import statement_bytes

@@ -207,8 +207,9 @@ class Server:
     """gunicorn serving ``web:create_app()`` for an installation. Killed by process group."""
 
     def __init__(self, inst: Installation, *, workers: int = 4, port: int | None = None, log: Path | None = None,
-                 timeout: int = 60) -> None:
+                 timeout: int = 60, extra_args: tuple[str, ...] = ()) -> None:
         self.inst = inst
+        self.extra_args = extra_args
         self.workers = workers
         self.port = port or free_port()
         self.log = log or inst.home / f"gunicorn-{self.port}.log"
@@ -226,7 +227,7 @@ class Server:
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-                 "--graceful-timeout", "5", "--timeout", str(self.timeout), "web:create_app()"],
+                 "--graceful-timeout", "5", "--timeout", str(self.timeout), *self.extra_args, "web:create_app()"],
                 cwd=REPO, env=self.inst.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.starts += 1
         deadline = time.monotonic() + wait

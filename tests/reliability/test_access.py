@@ -65,7 +65,7 @@ def access(request, tmp_path_factory) -> Iterator[AccessWorld]:
     private += [k.seed.hex() for k in (device_key("acme"), world.inst.admin_key())]
     private += [__import__("base64").b64encode(k.seed).decode() for k in (device_key("acme"), world.inst.admin_key())]
     try:
-        from tracker import accounts
+        from web import accounts
     except ImportError:
         accounts = None
     if accounts is not None:
@@ -243,7 +243,7 @@ def check_route(app: Flask, visitors: dict[str | None, Visitor], rule: Rule, met
 def test_every_staff_customs_and_admin_route_refuses_anonymous_and_wrong_roles(access, visitors, figures):
     app = access.app
     if not access.usernames:
-        pytest.skip("no staff accounts in this build (tracker.accounts missing)")
+        pytest.skip("no staff accounts in this build (web.accounts missing)")
     table = routes(app, GUARDED + SIGNED_IN_ONLY)
     checked = sum(check_route(app, visitors, rule, method) for rule, method in table)
     blueprints = {rule.endpoint.split(".", 1)[0] for rule, _ in table}

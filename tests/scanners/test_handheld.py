@@ -285,7 +285,15 @@ def test_customs_hold_from_a_second_device_and_a_large_receive(tmp_path: Path, s
     result = customs("inspect", "--decision", "held", "--note", "invoice missing", *codes(item("H7")))
     assert result.exit_code == 0, result.output
     st = statement_of(queued(customs)[-1])
-    assert (st["actor"], st["decision"], st["note"]) == ("de-customs", "held", "invoice missing")
+    assert (st["actor"], st["decision"]) == ("de-customs", "held")
+    # the note is private: only its salted commitment is signed; the note went to the server's private store
+    assert "note" not in st and st["note_commitment"].startswith("sha256:")
+    assert "invoice missing" not in json.dumps(queued(customs)[-1].envelope if hasattr(queued(customs)[-1], "envelope")
+                                               else st)
+    assert "note delivered privately" in result.output
+    from web.db import web_db
+    stored = web_db(live.ledger.store).note(queued(customs)[-1].event_id)
+    assert stored is not None and stored.note == "invoice missing"
     assert st["location"] == {"name": "German Customs Hamburg", "country": "DE"}  # the party's, fetched online
     assert st["prev"] == {item("H7"): queued(scanner)[-1].event_id}
     answer = provenance(live, "H7")

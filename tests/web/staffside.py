@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import fixed_key
 from tests.web.conftest import World, make_app
-from tracker import accounts
+from web import accounts
 from tracker.dsse import Envelope
 from tracker.keys import KeyPair
 from tracker.ledger import Ledger

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tests.conftest import fixed_key
 from tests.web.staffside import client, staff_app, staff_ledger, staff_world  # noqa: F401  (fixtures)
 from tests.web.staffside import csrf, device_key, json_post, logged_in, login, now, signed
-from tracker import accounts
+from web import accounts
 from tracker.dsse import sign_envelope
 from tracker.statements import statement_bytes
 

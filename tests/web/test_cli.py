@@ -111,6 +111,39 @@ def test_demo_flag_prints_the_summary(initialised, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls and calls[0].home == initialised
     assert f"http://127.0.0.1:{port}/01/x/21/y" in result.output
+    # the sign-ins are the web side's (web.accounts): created and listed by `serve --demo`, not by tracker.demo
+    assert "admin          waybill-admin" in result.output
+
+
+def test_serve_demo_creates_the_demo_sign_ins_of_the_readme(home, monkeypatch):
+    """`tracker serve --demo` (web side) creates the users README.md lists, and they can sign in."""
+    import tracker.demo
+    from tests.web.conftest import make_app
+    from tracker.home import open_ledger
+    from web import accounts
+
+    real = tracker.demo.ensure_demo
+    monkeypatch.setattr(tracker.demo, "ensure_demo", lambda config, **kw: real(config, items=40, **kw))
+    monkeypatch.setattr(cli, "_serve_forever", lambda app, host, port: None)
+    result = run("--demo", "--port", str(free_port()))
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0]: line.split()[1] for line in result.output.partition("demo sign-ins")[2].splitlines()[1:]
+              if line.strip() and not line.startswith("Waybill")}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in ("admin", "customs-de", "customs-us", "hh-staff", "berlin-staff", "pearl-staff"):
+        assert f"`{name}`" in readme and name in listed, (name, result.output)
+        assert f"`{listed[name]}`" in readme
+    led = open_ledger(load_config(), writable=False)
+    try:
+        assert accounts.authenticate(led, username="customs-de", password=listed["customs-de"],
+                                     now=datetime.now(timezone.utc)).party_id == "de-customs"
+        client = make_app(led).test_client()
+        from tests.web.staffside import csrf
+        response = client.post("/login", data={"username": "hh-staff", "password": listed["hh-staff"],
+                                               "csrf_token": csrf(client, "/login")})
+        assert response.status_code == 303 and response.headers["Location"] == "/staff/"
+    finally:
+        led.store.close()
 
 
 def test_demo_flag_without_a_demo_builder(initialised, monkeypatch):

@@ -8,13 +8,14 @@ import pytest
 
 from tests.web.staffside import client, staff_app, staff_ledger, staff_world  # noqa: F401  (fixtures)
 from tests.web.staffside import PASSWORD, csrf, json_post, logged_in, login, now
-from tracker import accounts
+from tracker.errors import InvalidInput, Rejected
+from web import accounts
+from web.db import web_db
 
 
 def test_passwords_are_stored_as_salted_scrypt_hashes(staff_ledger):
-    with staff_ledger.store.read() as txn:
-        row = txn.user_by_name("hh-staff")
-    assert row.password_hash.startswith("scrypt$16384$8$1$") and PASSWORD not in row.password_hash
+    row = web_db(staff_ledger.store).user_by_name("hh-staff")
+    assert row.password_hash.startswith("scrypt:32768:8:1$") and PASSWORD not in row.password_hash
     assert accounts.is_correct_password(row.password_hash, PASSWORD)
     assert not accounts.is_correct_password(row.password_hash, PASSWORD + "x")
     assert not accounts.is_correct_password("garbage", PASSWORD)
@@ -47,10 +48,13 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client):
 
 
 def test_repeated_failures_lock_the_account_for_a_while(staff_ledger, client):
-    for _ in range(accounts.MAX_FAILED_LOGINS):
+    for _ in range(accounts.MAX_FAILED_LOGINS - 1):
         assert login(client, "hh-staff", "guess").status_code == 401
-    assert login(client, "hh-staff").status_code == 401  # right password, but locked
-    with pytest.raises(accounts.AuthenticationError):
+    locked = login(client, "hh-staff", "guess")
+    assert locked.status_code == 429 and "locked for 5 more minutes" in locked.get_data(as_text=True)
+    assert 240 <= int(locked.headers["Retry-After"]) <= 300
+    assert login(client, "hh-staff").status_code == 429  # right password, but locked
+    with pytest.raises(accounts.AccountLocked):
         accounts.authenticate(staff_ledger, username="hh-staff", password=PASSWORD, now=now())
     later = now() + accounts.LOCKOUT + timedelta(seconds=1)
     assert accounts.authenticate(staff_ledger, username="hh-staff", password=PASSWORD, now=later).username == "hh-staff"
@@ -129,11 +133,13 @@ def test_session_cookie_is_httponly_lax_and_expires(client):
     assert cookie.http_only and cookie.same_site == "Lax" and cookie.expires is not None
 
 
-def test_session_expires_after_the_absolute_lifetime(client, staff_app):
+def test_session_expires_after_the_absolute_lifetime(staff_ledger):
+    from tests.web.conftest import make_app
+
+    client = make_app(staff_ledger, WAYBILL_SESSION_MAX_HOURS=1.5 / 3600).test_client()  # 1.5 s
     logged_in(client, "hh-staff")
     assert client.get("/staff/").status_code == 200
-    with client.session_transaction() as session:
-        session["auth_at"] = time.time() - staff_app.config["WAYBILL_SESSION_MAX_HOURS"] * 3600 - 1
+    time.sleep(2.6)  # session times are kept to the second
     response = client.get("/staff/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
@@ -169,12 +175,12 @@ def test_users_are_bound_to_parties_with_fitting_roles(staff_ledger):
     cases = [("x-staff", "de-customs", "staff"), ("x-customs", "hh-warehouse", "customs"),
              ("x-admin", "hh-warehouse", "admin"), ("x-none", "no-such-party", "staff")]
     for username, party, role in cases:
-        with pytest.raises(accounts.InvalidInput):
+        with pytest.raises(InvalidInput):
             accounts.create_user(staff_ledger, username=username, password=PASSWORD, party_id=party, role=role,
                                  now=now())
-    with pytest.raises(accounts.Rejected):
+    with pytest.raises(Rejected):
         accounts.create_user(staff_ledger, username="hh-staff", password=PASSWORD, party_id="hh-warehouse",
                              role="staff", now=now())
-    with pytest.raises(accounts.InvalidInput):
+    with pytest.raises(InvalidInput):
         accounts.create_user(staff_ledger, username="shorty", password="short", party_id="hh-warehouse",
                              role="staff", now=now())

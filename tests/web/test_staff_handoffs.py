@@ -7,7 +7,8 @@ import pytest
 from tests.conftest import fixed_key
 from tests.web.staffside import client, staff_app, staff_ledger, staff_world  # noqa: F401  (fixtures)
 from tests.web.staffside import device_key, json_post, logged_in, now, signed
-from tracker import accounts, provenance
+from tracker import provenance
+from web import accounts
 from tracker.scenarios import party_key
 
 TRN = "01/09506000134352/21/TRNW"  # in-transit scenario: pearl-export shipped it to hh-warehouse

@@ -72,58 +72,11 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-# --- accounts and customs (tracker.accounts, tracker.customs) ------------------------------------------
-# Staff accounts and browser device enrolments are operational data, not ledger evidence: they live in
-# their own tables, and what matters for trust (a device key joining a party) still goes through a signed
-# `party` statement in the ledger.
+# --- customs (tracker.customs) ------------------------------------------------------------------------
+# (Staff accounts, device requests, sessions and private notes are the web side's: web/db.py.)
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredUser:
-    id: int
-    username: str
-    password_hash: str
-    party_id: str
-    role: str
-    created_at: str
-    disabled: bool = False
-    failed_logins: int = 0
-    locked_until: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredDevice:
-    id: int
-    keyid: str
-    public_key: str  # base64 of the raw 32-byte Ed25519 public key
-    user_id: int
-    party_id: str
-    label: str
-    status: str  # pending | approved | rejected | revoked
-    requested_at: str
-    decided_at: str | None = None
-    decided_by: str | None = None
-    event_id: str | None = None
-
-
-class AccountsReadTxn(Protocol):
-    def user_by_id(self, user_id: int) -> StoredUser | None: ...
-    def user_by_name(self, username: str) -> StoredUser | None: ...
-    def list_users(self) -> list[StoredUser]: ...
-    def device_by_id(self, device_id: int) -> StoredDevice | None: ...
-    def device_by_keyid(self, keyid: str) -> StoredDevice | None: ...
-    def list_devices(self, *, user_id: int | None = None, party_id: str | None = None,
-                     status: str | None = None) -> list[StoredDevice]: ...
+class CustomsReadTxn(Protocol):
     def entries_of_types(self, types: Iterable[str], *, start: int = 0, batch: int = 2000) -> Iterator[StoredEntry]: ...
 
 
-class AccountsWriteTxn(AccountsReadTxn, Protocol):
-    def add_user(self, *, username: str, password_hash: str, party_id: str, role: str, created_at: str) -> int: ...
-    def update_user(self, user_id: int, *, password_hash: str | None = None, disabled: bool | None = None,
-                    failed_logins: int | None = None, locked_until: str | None = ...) -> None: ...
-    def add_device(self, *, keyid: str, public_key: str, user_id: int, party_id: str, label: str,
-                   requested_at: str) -> int: ...
-    def set_device_status(self, device_id: int, *, status: str, decided_at: str, decided_by: str | None,
-                          event_id: str | None = None) -> None: ...
-
-
-__all__ += ["StoredUser", "StoredDevice", "AccountsReadTxn", "AccountsWriteTxn"]
+__all__ += ["CustomsReadTxn"]

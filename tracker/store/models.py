@@ -90,43 +90,8 @@ class Meta(SQLModel, table=True):
 metadata = SQLModel.metadata
 
 
-# --- accounts and customs (migration 0003) ----------------------------------------------------------------
-from sqlalchemy import Boolean, Index  # noqa: E402
-
-
-class User(SQLModel, table=True):
-    """A person who signs in to the staff pages, bound to one party and one role."""
-
-    __tablename__ = "users"
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    username: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
-    password_hash: str = Field(sa_column=Column(Text, nullable=False))
-    party_id: str = Field(sa_column=Column(String(63), nullable=False, index=True))
-    role: str = Field(sa_column=Column(String(16), nullable=False))
-    created_at: str = Field(sa_column=Column(String(40), nullable=False))
-    disabled: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
-    failed_logins: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
-    locked_until: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
-
-
-class DeviceRequest(SQLModel, table=True):
-    """A browser's request to have its public key added to its user's party (approved by an admin)."""
-
-    __tablename__ = "device_requests"
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    keyid: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
-    public_key: str = Field(sa_column=Column(String(64), nullable=False))
-    user_id: int = Field(sa_column=Column(Integer, nullable=False, index=True))
-    party_id: str = Field(sa_column=Column(String(63), nullable=False, index=True))
-    label: str = Field(sa_column=Column(String(100), nullable=False))
-    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
-    requested_at: str = Field(sa_column=Column(String(40), nullable=False))
-    decided_at: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
-    decided_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    event_id: str | None = Field(default=None, sa_column=Column(String(71), nullable=True))
-
+# --- customs (migration 0003; the users and device_requests tables it also creates belong to web/db.py) -----
+from sqlalchemy import Index  # noqa: E402
 
 # The customs dashboard reads ship/receive/inspect entries by type.
 Index("ix_entries_type", Entry.__table__.c.type)
-
-__all__ += ["User", "DeviceRequest"]

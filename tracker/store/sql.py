@@ -298,71 +298,7 @@ class SqlTxn:
                 self.conn.execute(insert(meta_table).values(name=name, value=value))
 
 
-    # --- accounts and customs (tracker.accounts, tracker.customs); tables U and D at the end of the module ---
-    def user_by_id(self, user_id: int) -> StoredUser | None:
-        row = self.conn.execute(select(users).where(users.c.id == user_id)).first()
-        return _user(row) if row else None
-
-    def user_by_name(self, username: str) -> StoredUser | None:
-        row = self.conn.execute(select(users).where(users.c.username == username)).first()
-        return _user(row) if row else None
-
-    def list_users(self) -> list[StoredUser]:
-        return [_user(r) for r in self.conn.execute(select(users).order_by(users.c.party_id, users.c.username))]
-
-    def add_user(self, *, username: str, password_hash: str, party_id: str, role: str, created_at: str) -> int:
-        result = self.conn.execute(insert(users).values(username=username, password_hash=password_hash,
-                                                    party_id=party_id, role=role, created_at=created_at,
-                                                    disabled=False, failed_logins=0))
-        return int(result.inserted_primary_key[0])
-
-    def update_user(self, user_id: int, *, password_hash: str | None = None, disabled: bool | None = None,
-                    failed_logins: int | None = None, locked_until: str | None = ...) -> None:  # type: ignore[assignment]
-        values: dict[str, object] = {}
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-        if disabled is not None:
-            values["disabled"] = disabled
-        if failed_logins is not None:
-            values["failed_logins"] = failed_logins
-        if locked_until is not ...:
-            values["locked_until"] = locked_until
-        if values:
-            self.conn.execute(update(users).where(users.c.id == user_id).values(**values))
-
-    def device_by_id(self, device_id: int) -> StoredDevice | None:
-        row = self.conn.execute(select(device_requests).where(device_requests.c.id == device_id)).first()
-        return _device(row) if row else None
-
-    def device_by_keyid(self, keyid: str) -> StoredDevice | None:
-        row = self.conn.execute(select(device_requests).where(device_requests.c.keyid == keyid)).first()
-        return _device(row) if row else None
-
-    def list_devices(self, *, user_id: int | None = None, party_id: str | None = None,
-                     status: str | None = None) -> list[StoredDevice]:
-        query = select(device_requests).order_by(device_requests.c.id)
-        if user_id is not None:
-            query = query.where(device_requests.c.user_id == user_id)
-        if party_id is not None:
-            query = query.where(device_requests.c.party_id == party_id)
-        if status is not None:
-            query = query.where(device_requests.c.status == status)
-        return [_device(r) for r in self.conn.execute(query)]
-
-    def add_device(self, *, keyid: str, public_key: str, user_id: int, party_id: str, label: str,
-                   requested_at: str) -> int:
-        result = self.conn.execute(insert(device_requests).values(keyid=keyid, public_key=public_key, user_id=user_id,
-                                                    party_id=party_id, label=label, status="pending",
-                                                    requested_at=requested_at))
-        return int(result.inserted_primary_key[0])
-
-    def set_device_status(self, device_id: int, *, status: str, decided_at: str, decided_by: str | None,
-                          event_id: str | None = None) -> None:
-        values: dict[str, object] = {"status": status, "decided_at": decided_at, "decided_by": decided_by}
-        if event_id is not None:
-            values["event_id"] = event_id
-        self.conn.execute(update(device_requests).where(device_requests.c.id == device_id).values(**values))
-
+    # --- customs (tracker.customs) ---
     def entries_of_types(self, types: Iterable[str], *, start: int = 0, batch: int = 2000) -> Iterator[StoredEntry]:
         """Entries of the given statement types in leaf order (index ix_entries_type), keyset-paginated."""
         wanted = sorted(set(types))
@@ -468,23 +404,3 @@ def migrate(store: SqlStore) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StorageError(f"database {store.safe_url} is unavailable: {exc.orig}") from exc
-
-
-# --- accounts and customs tables (read by the SqlTxn methods at the end of the class) ---------------------
-from .base import StoredDevice, StoredUser  # noqa: E402
-from .models import DeviceRequest as _DeviceRequest, User as _User  # noqa: E402
-
-users = _User.__table__
-device_requests = _DeviceRequest.__table__
-
-
-def _user(row) -> StoredUser:
-    return StoredUser(id=row.id, username=row.username, password_hash=row.password_hash, party_id=row.party_id,
-                      role=row.role, created_at=row.created_at, disabled=bool(row.disabled),
-                      failed_logins=int(row.failed_logins or 0), locked_until=row.locked_until)
-
-
-def _device(row) -> StoredDevice:
-    return StoredDevice(id=row.id, keyid=row.keyid, public_key=row.public_key, user_id=row.user_id,
-                        party_id=row.party_id, label=row.label, status=row.status, requested_at=row.requested_at,
-                        decided_at=row.decided_at, decided_by=row.decided_by, event_id=row.event_id)

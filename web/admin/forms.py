@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from tracker.accounts import USER_ROLES
+from ..accounts import USER_ROLES
 
 __all__ = ["CreateUserForm", "ActionForm"]
 

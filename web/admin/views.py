@@ -8,11 +8,10 @@ from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, url_for
 
-from tracker import accounts
 from tracker.errors import InvalidInput, TrackerError
 from tracker.statements import statement_bytes
 
-from .. import ledger
+from .. import accounts, ledger
 from ..api.body import json_body
 from ..auth import current_account, requires
 from . import bp

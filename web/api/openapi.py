@@ -119,7 +119,22 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["event_id", "leaf_index", "envelope", "statement"],
         "additionalProperties": False,
         "properties": {"event_id": _ref("EventId"), "leaf_index": {"type": "integer", "minimum": 0},
-                       "envelope": _ref("Envelope"), "statement": _ref("Statement")},
+                       "envelope": _ref("Envelope"), "statement": _ref("Statement"),
+                       "note_redacted": {"type": "boolean", "description": (
+                           "A legacy inspect statement signed a plaintext note; it is left out of `statement` (the "
+                           "envelope's payload still holds it: signed bytes cannot change).")},
+                       "private_note": {"type": "string", "description": (
+                           "The customs note, only for a signed-in customs officer of that country or the admin.")}},
+    },
+    "NoteUpload": {
+        "type": "object", "required": ["event_id", "note", "salt"], "additionalProperties": False,
+        "description": "The preimage of an inspect statement's note_commitment: sha256(salt || UTF-8 note).",
+        "properties": {"event_id": _ref("EventId"), "note": {"type": "string", "minLength": 1, "maxLength": 500},
+                       "salt": {"type": "string", "pattern": "^([0-9a-fA-F]{2}){16,64}$"}},
+    },
+    "NoteStored": {
+        "type": "object", "required": ["event_id", "stored"], "additionalProperties": False,
+        "properties": {"event_id": _ref("EventId"), "stored": {"type": "boolean"}},
     },
     "Reason": {
         "type": "object", "required": ["code", "severity", "message", "event_id"], "additionalProperties": False,
@@ -220,7 +235,8 @@ _RESPONSES = {
     "UnsupportedMediaType": _json(_ref("Error"), "The body is not application/json."),
     "Rejected": _json(_ref("Error"), "A well-formed statement the ledger refuses (signature, key, role, "
                                      "unknown item, clock)."),
-    "TooManyRequests": _json(_ref("Error"), "Per-client rate limit on public lookups exceeded; see Retry-After."),
+    "TooManyRequests": _json(_ref("Error"), "A rate limit (per client, per signing key) was exceeded; see "
+                                            "Retry-After."),
 }
 
 _GTIN = {"name": "gtin", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{8,14}$"},
@@ -245,6 +261,14 @@ _PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest")}}},
         "responses": {"200": _json(_ref("BatchResponse"), "Per-envelope results in order."),
                       **_errors(400, 405, 413, 415)},
+    }},
+    "/notes": {"post": {
+        "operationId": "postNote", "summary": "Deliver the private note behind an inspect statement's commitment",
+        "description": "No session needed: the preimage is the proof. The note is never shown to the public.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NoteUpload")}}},
+        "responses": {"201": _json(_ref("NoteStored"), "Stored."),
+                      "200": _json(_ref("NoteStored"), "This note was already stored."),
+                      **_errors(400, 404, 413, 415, 422)},
     }},
     "/events/{event_id}": {"get": {
         "operationId": "getEvent", "summary": "One event: envelope and statement",
@@ -332,4 +356,8 @@ def _document() -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    return copy.deepcopy(_document())
+    doc = copy.deepcopy(_document())
+    for operations in doc["paths"].values():  # every route is rate limited (web.security)
+        for operation in operations.values():
+            operation["responses"].setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
+    return doc

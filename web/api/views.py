@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
+from flask_login import current_user
 
 from tracker import provenance
 from tracker.errors import InvalidIdentifier, InvalidInput, NotFound, TrackerError
@@ -16,8 +17,9 @@ from tracker.parties import PARTY_ID_RULE
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
+from ..notes import note_for, redacted_statement, store_note
 from ..routing import raw_segments_after
-from ..security import public_lookup
+from ..security import hit_keyed, limited, public_lookup
 from . import bp
 from .body import json_body
 from .openapi import openapi_document
@@ -65,11 +67,24 @@ def _ids(result: AppendResult) -> dict[str, Any]:
     return {"event_id": result.event_id, "leaf_index": result.leaf_index}
 
 
+def _signing_keyids(doc: Any) -> list[str]:
+    """The key ids an envelope claims to be signed by (checked or not: a flood under one claimed key is
+    throttled before any signature is verified; a forger rotating made-up ids still meets the per-client limit)."""
+    sigs = doc.get("signatures") if isinstance(doc, dict) else None
+    if not isinstance(sigs, list):
+        return []
+    ids = [s.get("keyid") for s in sigs[:4] if isinstance(s, dict)]
+    return sorted({k[:32] for k in ids if isinstance(k, str) and k})
+
+
 # --- writes ----------------------------------------------------------------------------------------
 
 @bp.post("/events")
+@limited("write")
 def post_event() -> tuple[Response, int] | Response:
     doc = json_body(max_bytes=current_app.config["WAYBILL_MAX_EVENT_BYTES"])
+    for keyid in _signing_keyids(doc):
+        hit_keyed("WAYBILL_KEY_WRITE_LIMIT", "signing-key", keyid, what=f"signing key {keyid}")
     # Only a JSON object is an envelope (a JSON string holding one is not); None makes the core say so.
     result = ledger().append(doc if isinstance(doc, dict) else None, now=_now())
     response = jsonify(_ids(result))
@@ -78,6 +93,7 @@ def post_event() -> tuple[Response, int] | Response:
 
 
 @bp.post("/events/batch")
+@limited("write")
 def post_batch() -> Response:
     doc = json_body()
     if not isinstance(doc, dict) or not isinstance(doc.get("envelopes"), list) or set(doc) != {"envelopes"}:
@@ -91,10 +107,32 @@ def post_batch() -> Response:
 # --- reads -----------------------------------------------------------------------------------------
 
 @bp.get("/events/<event_id>")
+@limited("read")
 def get_event(event_id: str) -> Response:
     entry, statement = ledger().get_event(_event_id_arg(event_id))
-    return jsonify({"event_id": entry.event_id, "leaf_index": entry.leaf_index,
-                    "envelope": json.loads(entry.leaf_data), "statement": dict(statement.raw)})
+    shown = redacted_statement(dict(statement.raw))
+    doc: dict[str, Any] = {"event_id": entry.event_id, "leaf_index": entry.leaf_index,
+                           "envelope": json.loads(entry.leaf_data), "statement": shown}
+    if shown.pop("note_redacted", False):
+        doc["note_redacted"] = True
+    reader = current_user.user if statement.type == "inspect" and current_user.is_authenticated else None
+    note = note_for(ledger(), reader, entry.event_id) if reader is not None else None
+    response = jsonify(dict(doc, private_note=note) if note is not None else doc)
+    response.vary.add("Cookie")
+    if note is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/notes")
+@limited("write")
+def post_note() -> tuple[Response, int]:
+    doc = json_body(max_bytes=8192)
+    if not isinstance(doc, dict):
+        raise InvalidInput('send {"event_id": ..., "note": ..., "salt": "<hex>"}', code="invalid_request")
+    stored = store_note(ledger(), event_id=doc.get("event_id"), note=doc.get("note"), salt=doc.get("salt"),
+                        now=_now())
+    return jsonify({"event_id": doc["event_id"], "stored": True}), 201 if stored else 200
 
 
 def _item_from_url() -> tuple[ItemKey, bool]:
@@ -147,12 +185,14 @@ def get_container_head(sscc: str) -> Response:
 
 
 @bp.get("/parties")
+@limited("read")
 def get_parties() -> Response:
     parties = sorted(ledger().parties(), key=lambda p: p.id)
     return jsonify({"parties": [p.public_json() for p in parties]})
 
 
 @bp.get("/parties/<party_id>")
+@limited("read")
 def get_party(party_id: str) -> Response:
     if not PARTY_ID.match(party_id):
         raise InvalidInput(f"party id {party_id!r} must match {PARTY_ID_RULE}", code="invalid_party_id",
@@ -161,11 +201,13 @@ def get_party(party_id: str) -> Response:
 
 
 @bp.get("/checkpoint")
+@limited("read")
 def get_checkpoint() -> Response:
     return _text(ledger().checkpoint())
 
 
 @bp.get("/proof/inclusion")
+@limited("read")
 def get_inclusion_proof() -> Response:
     event_id = _event_id_arg(request.args.get("event_id"))
     tree_size = _int_arg("tree_size", required=False)
@@ -174,6 +216,7 @@ def get_inclusion_proof() -> Response:
 
 
 @bp.get("/proof/consistency")
+@limited("read")
 def get_consistency_proof() -> Response:
     first = _int_arg("first", required=True)
     second = _int_arg("second", required=True)
@@ -182,11 +225,13 @@ def get_consistency_proof() -> Response:
 
 
 @bp.get("/log/verifier-key")
+@limited("read")
 def get_verifier_key() -> Response:
     return _text(ledger().vkey)
 
 
 @bp.get("/openapi.json")
+@limited("read")
 def get_openapi() -> Response:
     return jsonify(openapi_document())
 

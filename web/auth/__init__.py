@@ -1,5 +1,10 @@
-"""Staff accounts in the browser: sign-in (flask-login over tracker.accounts), session expiry, role guards,
+"""Staff accounts in the browser: sign-in (flask-login over web.accounts), server-side sessions, role guards,
 and this browser's device key enrolment (``/account``).
+
+The signed session cookie carries only a random session id; the session is live while its row in
+``web_sessions`` exists (web.accounts), which flask-login's user loader checks on every request. Signing out,
+a password change, and disabling or re-enabling the user delete the rows, so a saved cookie stops working at
+once.
 
 ``register(app)`` wires the whole staff side into the app factory: the login manager and the ``auth``,
 ``staff``, ``customs`` and ``admin`` blueprints.
@@ -14,20 +19,19 @@ Settings (environment, or ``test_config``):
 from __future__ import annotations
 
 import os
-import time
-from datetime import timedelta
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from urllib.parse import unquote, urlsplit
 from functools import wraps
 from typing import Any, Callable, TypeVar
 
-from flask import Blueprint, Flask, abort, redirect, request, session, url_for
-from flask_login import LoginManager, UserMixin, current_user, logout_user
+from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
+from flask_login import LoginManager, UserMixin, current_user
 
-from tracker import accounts
-
-from .. import ledger
+from .. import accounts, ledger
 from ..errors import error_response, wants_json
 
-__all__ = ["bp", "register", "Account", "requires", "current_account"]
+__all__ = ["bp", "register", "Account", "requires", "current_account", "safe_next"]
 
 bp = Blueprint("auth", __name__)
 
@@ -36,14 +40,14 @@ ROLE_HOME = {"staff": "staff.record", "customs": "customs.dashboard", "admin": "
 
 
 class Account(UserMixin):
-    """The signed-in user as flask-login sees it. The session stores ``"{id}:{session_token}"``: changing the
-    password changes the token, which ends every other session of that user."""
+    """The signed-in user as flask-login sees it; ``get_id`` is the server-side session id the cookie holds."""
 
-    def __init__(self, user: accounts.User) -> None:
+    def __init__(self, user: accounts.User, session_id: str) -> None:
         self.user = user
+        self.session_id = session_id
 
     def get_id(self) -> str:
-        return f"{self.user.id}:{self.user.session_token}"
+        return self.session_id
 
     @property
     def is_active(self) -> bool:
@@ -64,7 +68,7 @@ class Account(UserMixin):
 
 def current_account() -> accounts.User:
     """The signed-in core user (only inside a view guarded by ``requires``)."""
-    return current_user.user  # type: ignore[union-attr]
+    return current_user.user
 
 
 def requires(*roles: str) -> Callable[[F], F]:
@@ -91,20 +95,32 @@ def _login_manager() -> LoginManager:
     return current_app.login_manager  # type: ignore[attr-defined]
 
 
-def _load_user(user_id: str) -> Account | None:
-    ident, _, token = (user_id or "").partition(":")
-    if not ident.isdigit():
-        return None
-    user = accounts.get_user(ledger(), int(ident))
-    if user is None or user.disabled or user.session_token != token:
-        return None
-    return Account(user)
+def _load_user(session_id: str) -> Account | None:
+    max_age = timedelta(hours=float(current_app.config["WAYBILL_SESSION_MAX_HOURS"]))
+    user = accounts.session_user(ledger(), session_id or "", now=datetime.now(timezone.utc), max_age=max_age)
+    return Account(user, session_id) if user is not None else None
+
+
+_MAX_NEXT = 2048
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only same-site paths: ``/x`` yes; ``//evil``, ``/\\evil``, ``https://evil`` no."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` if it is a path on this site, else None. Refused, as sent and after percent-decoding (repeated,
+    since browsers and proxies decode again): a scheme or host, a leading ``//``, any backslash, and any control,
+    whitespace or other non-printing character (a tab or newline that browsers strip or a header cannot hold)."""
+    if not target or len(target) > _MAX_NEXT:
         return None
+    seen, text = set(), target
+    while text not in seen:
+        seen.add(text)
+        if not text.startswith("/") or text.startswith("//") or "\\" in text:
+            return None
+        if any(unicodedata.category(ch)[0] in "CZ" for ch in text):
+            return None
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            return None
+        text = unquote(text)
     return target
 
 
@@ -112,19 +128,6 @@ def _unauthorized() -> Any:
     if wants_json() or request.method != "GET":
         return error_response(401, "login_required", "Sign in first: this needs a staff account.")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-
-
-def _expire_old_sessions() -> None:
-    """End sessions past the absolute lifetime (the idle limit is the signed cookie's own max age)."""
-    from flask import current_app
-
-    started = session.get("auth_at")
-    if started is None or not current_user.is_authenticated:
-        return
-    limit = current_app.config["WAYBILL_SESSION_MAX_HOURS"] * 3600
-    if time.time() - float(started) > limit:
-        logout_user()
-        session.clear()
 
 
 def home_for(role: str) -> str:
@@ -149,7 +152,6 @@ def register(app: Flask) -> None:
     manager.session_protection = "basic"
     manager.user_loader(_load_user)
     manager.unauthorized_handler(_unauthorized)
-    app.before_request(_expire_old_sessions)
     app.register_blueprint(bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(customs_bp)

@@ -1,18 +1,17 @@
 """Sign in, sign out, and this browser's device key (``/account``)."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 from flask import Response, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from tracker import accounts
 from tracker.errors import InvalidInput
 
-from .. import ledger
+from .. import accounts, ledger
 from ..api.body import json_body
+from ..security import RateLimited, hit_keyed, keyed_exhausted, limited
 from . import Account, bp, current_account, home_for, requires, safe_next
 from .forms import LoginForm, LogoutForm
 
@@ -26,25 +25,53 @@ def _logout_form() -> dict[str, Any]:
     return {"logout_form": LogoutForm}
 
 
+def _login_page(form: LoginForm, *, error: str | None = None, status: int = 200) -> Response:
+    response = Response(render_template("auth/login.html", form=form, error=error), status=status,
+                        mimetype="text/html")
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limited("login")
 def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
         if current_user.is_authenticated:
             return redirect(safe_next(form.next.data) or home_for(current_user.role))
-        return render_template("auth/login.html", form=form)
+        return _login_page(form)
     if not form.validate_on_submit():
-        return render_template("auth/login.html", form=form), 400
+        return _login_page(form, status=400)
+    name = (form.username.data or "").strip().lower()[:63]
     try:
-        user = accounts.authenticate(ledger(), username=form.username.data or "", password=form.password.data or "",
-                                     now=_now())
+        # Failed sign-ins are also counted per name in the rate limiter, for names that exist and names that do
+        # not alike: a name past its budget gets the lockout answer either way, so it tells nothing.
+        waiting = keyed_exhausted("WAYBILL_LOGIN_NAME_LIMIT", "login-name", name)
+        if waiting is not None:
+            accounts.passwords.burn(form.password.data or "")
+            raise accounts.AccountLocked(waiting)
+        try:
+            user = accounts.authenticate(ledger(), username=name, password=form.password.data or "", now=_now())
+        except accounts.AuthenticationError:
+            hit_keyed("WAYBILL_LOGIN_NAME_LIMIT", "login-name", name, what="this user name")
+            waiting = keyed_exhausted("WAYBILL_LOGIN_NAME_LIMIT", "login-name", name)
+            if waiting is not None:  # that was the name's last try, as the database lock counts for real names
+                raise accounts.AccountLocked(waiting) from None
+            raise
+    except accounts.AccountLocked as exc:
+        response = _login_page(form, error=exc.message, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except RateLimited as exc:
+        # This failure spent the name's last try: from now on it is locked out.
+        response = _login_page(form, error=accounts.AccountLocked(exc.retry_after).message, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except accounts.AuthenticationError as exc:
-        return render_template("auth/login.html", form=form, error=exc.message), 401
+        return _login_page(form, error=exc.message, status=401)
     session.clear()  # no session fixation: a fresh session (and CSRF token) for the signed-in user
-    login_user(Account(user))
+    login_user(Account(user, accounts.start_session(ledger(), user, now=_now())))
     session.permanent = True
-    session["auth_at"] = time.time()
     return redirect(safe_next(form.next.data) or home_for(user.role), 303)
 
 
@@ -52,6 +79,8 @@ def login() -> Any:
 def logout() -> Response:
     form = LogoutForm()
     form.validate_on_submit()  # CSRF is checked globally before this view runs
+    if current_user.is_authenticated:
+        accounts.end_session(ledger(), current_user.get_id())
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"), 303)

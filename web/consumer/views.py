@@ -3,22 +3,22 @@ provenance answer (SPEC §4) holds, plus display names from the public party reg
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timezone
 
-from flask import Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from scanners.decode import decode_image
+from scanners.decode import ImageLimits, decode_image
 from tracker import provenance
-from tracker.errors import InvalidIdentifier
-from tracker.errors import TrackerError
+from tracker.errors import InvalidIdentifier, InvalidInput, TrackerError
 from tracker.identifiers import ContainerKey, ItemKey, Key, parse_key, parse_link_path, read_code
 from tracker.scans import ScanRecorder
 
 from .. import ledger
 from ..errors import wants_json
 from ..routing import raw_path, raw_query
-from ..security import public_lookup
+from ..security import limited, public_lookup
 from . import bp, wording
 from .forms import ScanForm
 
@@ -60,13 +60,49 @@ def search() -> ResponseReturnValue:
     return redirect(item_url(str(key)), 303)
 
 
+class Busy(TrackerError):
+    code = "busy"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _decode_gate(app: Flask) -> threading.BoundedSemaphore:
+    """Photos decoded at once in this process (``WAYBILL_SCAN_CONCURRENCY``): decoding is CPU work, and the
+    other requests must keep a core."""
+    gate = app.extensions.get("waybill_scan_gate")
+    if gate is None:
+        gate = app.extensions.setdefault("waybill_scan_gate",
+                                         threading.BoundedSemaphore(max(1, int(app.config["WAYBILL_SCAN_CONCURRENCY"]))))
+    return gate
+
+
+def _scan_limits() -> ImageLimits:
+    cfg = current_app.config
+    return ImageLimits(max_bytes=int(cfg["WAYBILL_SCAN_MAX_BYTES"]), max_pixels=int(cfg["WAYBILL_SCAN_MAX_PIXELS"]),
+                       seconds=float(cfg["WAYBILL_SCAN_SECONDS"]))
+
+
 @bp.post("/scan")
-@public_lookup
+@limited("scan", "lookup")  # its own strict bucket, and it is a lookup too
 def scan() -> ResponseReturnValue:
     form = ScanForm()
     if not form.validate_on_submit():
         return render_template("consumer/home.html", form=form), 400
-    found = decode_image(form.photo.data.read())
+    limits = _scan_limits()
+    photo = form.photo.data.stream.read(limits.max_bytes + 1)
+    if len(photo) > limits.max_bytes:
+        raise InvalidInput(f"the photo is larger than {limits.max_bytes / (1024 * 1024):g} MiB",
+                           code="image_too_large")
+    gate = _decode_gate(current_app._get_current_object())  # type: ignore[attr-defined]
+    if not gate.acquire(timeout=limits.seconds):
+        raise Busy("Many photos are being read right now. Please try again in a few seconds.")
+    try:
+        found = decode_image(photo, limits=limits)
+    finally:
+        gate.release()
     items = list(dict.fromkeys(d.key for d in found if d.key and d.key.startswith("01/")))
     if len(items) == 1 and len(found) == 1:
         return redirect(item_url(items[0]), 303)

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, render_template
 
-from tracker import accounts, customs, provenance
+from tracker import customs, provenance
 from tracker.errors import InvalidInput
 from tracker.identifiers import parse_key
 
-from .. import ledger
+from .. import accounts, ledger, notes
 from ..api.body import json_body
 from ..auth import current_account, requires
 from ..consumer import wording
@@ -90,8 +90,10 @@ def item(key: str) -> str:
     names = _names()
     names.update(wording.party_names(doc["path"]))
     consignments = customs.unit_consignments(ledger(), country, key)
+    private = notes.notes_for(ledger(), current_account(),
+                              [(s["event_id"], s["actor"]) for s in doc["path"] if s.get("type") == "inspect"])
     return render_template("customs/item.html", key=key, answer=doc, party=party, names=names,
-                           consignments=consignments, user=current_account(), approved=_approved())
+                           consignments=consignments, user=current_account(), approved=_approved(), notes=private)
 
 
 @bp.post("/inspect")
@@ -100,10 +102,17 @@ def inspect() -> tuple[Response, int]:
     doc = json_body()
     envelope = doc.get("envelope") if isinstance(doc, dict) else None
     if not isinstance(envelope, dict):
-        raise InvalidInput('send {"envelope": <signed inspect statement>}', code="invalid_request", field="envelope")
+        raise InvalidInput('send {"envelope": <signed inspect statement>, "note"?: ..., "salt"?: "<hex>"}',
+                           code="invalid_request", field="envelope")
     (checked,) = accounts.authorize_envelopes(ledger(), current_account(), [envelope],
                                               allowed_types=accounts.CUSTOMS_TYPES)
+    has_note = doc.get("note") not in (None, "")
+    if has_note:
+        notes.check_preimage(checked, note=doc.get("note"), salt=doc.get("salt"))  # before anything is signed in
     result = ledger().append(checked, now=_now())
+    if has_note:
+        notes.store_note(ledger(), event_id=result.event_id, note=doc.get("note"), salt=doc.get("salt"), now=_now(),
+                         source="session")
     return jsonify({"event_id": result.event_id, "leaf_index": result.leaf_index}), 201 if result.created else 200
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Response, jsonify, render_template, request
 
-from tracker import accounts, handoffs
+from tracker import handoffs
 from tracker.errors import InvalidInput, TrackerError
 
-from .. import ledger
+from .. import accounts, ledger
 from ..api.body import json_body
 from ..auth import current_account, requires
 from . import bp

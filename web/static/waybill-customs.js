@@ -19,23 +19,53 @@
     box.textContent = message || "";
   }
 
+  function toHex(bytes) {
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  /* A private note never enters the signed statement: only "sha256:" + hex(SHA-256(salt || UTF-8 note)) does,
+   * with 16 fresh random bytes of salt; note and salt go beside the envelope to the server, which keeps them
+   * off the public ledger (customs of this country and the admin can read them). */
+  function commitNote(note) {
+    if (!note) { return Promise.resolve(null); }
+    var salt = crypto.getRandomValues(new Uint8Array(16));
+    var text = new TextEncoder().encode(note);
+    var both = new Uint8Array(salt.length + text.length);
+    both.set(salt, 0);
+    both.set(text, salt.length);
+    return crypto.subtle.digest("SHA-256", both).then(function (digest) {
+      return { note: note, salt: toHex(salt), commitment: "sha256:" + toHex(new Uint8Array(digest)) };
+    });
+  }
+
   function decide(row, decision, buttons) {
     var key = row.getAttribute("data-key");
+    var noteInput = row.querySelector(".note-input");
+    var note = noteInput ? noteInput.value.trim() : "";
+    var priv = null;
+    var device = null;
     rowError(row, null);
     buttons.forEach(function (b) { b.disabled = true; });
     W.approvedDevice(page.getAttribute("data-approved")).then(function (state) {
       if (!state.device) { throw new Error("This browser has no signing key: create one on the Device page."); }
       if (!state.approved) { throw new Error("This browser's key " + state.device.keyid + " is not approved yet."); }
-      return W.getJson(resolveUrl + "?code=" + encodeURIComponent(key)).then(function (info) {
-        var st = { v: 1, type: "inspect", actor: party, time: W.nowRfc3339(),
-                   location: { name: location.name, country: location.country },
-                   items: [info.key], decision: decision, prev: {} };
-        if (info.head) { st.prev[info.key] = info.head; }
-        return W.signStatement(st, state.device);
-      });
+      device = state.device;
+      return Promise.all([W.getJson(resolveUrl + "?code=" + encodeURIComponent(key)), commitNote(note)]);
+    }).then(function (got) {
+      var info = got[0];
+      priv = got[1];
+      var st = { v: 1, type: "inspect", actor: party, time: W.nowRfc3339(),
+                 location: { name: location.name, country: location.country },
+                 items: [info.key], decision: decision, prev: {} };
+      if (info.head) { st.prev[info.key] = info.head; }
+      if (priv) { st.note_commitment = priv.commitment; }
+      return W.signStatement(st, device);
     }).then(function (envelope) {
-      return W.postJson(inspectUrl, { envelope: envelope });
+      var body = { envelope: envelope };
+      if (priv) { body.note = priv.note; body.salt = priv.salt; }
+      return W.postJson(inspectUrl, body);
     }).then(function (result) {
+      if (noteInput) { noteInput.value = ""; }
       row.setAttribute("data-status", decision);
       row.setAttribute("data-event", result.event_id);
       var badge = row.querySelector('[data-role="status"]');
