@@ -704,3 +704,33 @@ def test_record_refuses_a_bad_link_in_one_line_naming_the_rule(chain, code, word
     assert result.exit_code == 1
     assert words in one_line_error(result, "invalid_identifier")
     assert t.size() == before
+
+
+# --- licences ----------------------------------------------------------------------------------------------
+
+def test_a_brand_owner_licenses_a_contract_manufacturer_from_the_command_line(chain):
+    t = chain.t
+    t.add_party("vn-oem", "Saigon Contract Assembly", "VN", "manufacturer")
+    oem = t.work / "vn-oem.key"
+
+    def made_by_oem(serial: str) -> tuple[int, dict]:
+        t.record("commission", oem, "--item", item(serial), "--product-name", "Aurora earbuds")
+        return t.lookup_json(item(serial))
+
+    code, answer = made_by_oem("OEM1")  # not licensed yet: a fake of Acme's brand
+    assert code == 2 and "not_commissioned_by_manufacturer" in {r["code"] for r in answer["reasons"]}
+    granted = t.ok("licence", "--key", str(chain.acme), "--licensee", "vn-oem", "--gs1-prefix", "950600",
+                   "--not-before", "2020-01-01T00:00:00Z")
+    assert json.loads(granted.stdout)["created"]
+    code, answer = made_by_oem("OEM2")
+    assert code == 0 and [r["code"] for r in answer["reasons"]] == ["licensed_manufacturer"]
+    # a party that does not own the prefix cannot grant it: one line, exit 1, nothing written
+    before = t.size()
+    refused = t("licence", "--key", str(oem), "--licensee", "acme", "--gs1-prefix", "950600")
+    assert refused.exit_code == 1 and t.size() == before
+    assert one_line_error(refused, "not_prefix_owner", "gs1_prefixes")
+    # ending the licence: a new one whose end has passed
+    t.ok("licence", "--key", str(chain.acme), "--licensee", "vn-oem", "--gs1-prefix", "950600",
+         "--not-before", "2020-01-01T00:00:00Z", "--not-after", "2021-01-01T00:00:00Z")
+    code, answer = made_by_oem("OEM3")
+    assert code == 2 and "not_commissioned_by_manufacturer" in {r["code"] for r in answer["reasons"]}
