@@ -10,6 +10,7 @@
 ``WAYBILL_MAX_BODY_BYTES``      largest request body (default 16 MiB: batches, photos)
 ``WAYBILL_MAX_EVENT_BYTES``     largest single ``POST /events`` body (default 1 MiB)
 ``WAYBILL_SECURE_COOKIES``      ``1`` marks the session cookie Secure (serve over HTTPS)
+``WAYBILL_WITNESSING``          ``0`` stops this process collecting witness cosignatures (see witness-policy.txt)
 ==============================  =====================================================================
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": int(env.get("WAYBILL_MAX_BODY_BYTES") or 16 * 1024 * 1024),
         "WAYBILL_MAX_EVENT_BYTES": int(env.get("WAYBILL_MAX_EVENT_BYTES") or 1024 * 1024),
         "WAYBILL_LOOKUP_LIMIT": env.get("WAYBILL_LOOKUP_LIMIT") or DEFAULT_LOOKUP_LIMIT,
+        "WAYBILL_WITNESSING": env.get("WAYBILL_WITNESSING") or "1",
         "WAYBILL_PROXY_HOPS": int(env.get("WAYBILL_PROXY_HOPS") or 0),
         "RATELIMIT_ENABLED": _flag(env.get("WAYBILL_RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("WAYBILL_RATELIMIT_STORAGE_URI") or "memory://",

@@ -330,6 +330,44 @@ class SqlTxn:
             last = rows[-1].leaf_index
 
 
+    # --- witness cosignatures (tracker.cosigning); tables CS and WS at the end of the module ---
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        row = self.conn.execute(select(C).where(C.c.size == size)).first()
+        return _checkpoint(row) if row else None
+
+    def checkpoint_sizes_at_least(self, size: int, limit: int) -> list[int]:
+        """Sizes of stored checkpoints >= ``size``, largest first."""
+        rows = self.conn.execute(select(C.c.size).where(C.c.size >= size).order_by(C.c.size.desc()).limit(limit))
+        return [int(r) for r in rows.scalars()]
+
+    def cosignatures_at(self, size: int) -> list[StoredCosignature]:
+        rows = self.conn.execute(select(CS).where(CS.c.tree_size == size).order_by(CS.c.cosigner, CS.c.key_id))
+        return [_cosignature(r) for r in rows]
+
+    def cosigned_sizes(self, min_cosigners: int, limit: int = 50) -> list[int]:
+        """Checkpoint sizes with at least ``min_cosigners`` stored cosignatures, largest first."""
+        from sqlalchemy import func
+
+        query = (select(CS.c.tree_size).group_by(CS.c.tree_size).having(func.count() >= min_cosigners)
+                 .order_by(CS.c.tree_size.desc()).limit(limit))
+        return [int(r) for r in self.conn.execute(query).scalars()]
+
+    def witness_statuses(self) -> list[StoredWitnessStatus]:
+        return [_witness_status(r) for r in self.conn.execute(select(WS).order_by(WS.c.cosigner))]
+
+    def add_cosignature(self, row: StoredCosignature) -> None:
+        key = (CS.c.cosigner == row.cosigner) & (CS.c.key_id == row.key_id) & (CS.c.tree_size == row.tree_size)
+        if self.conn.execute(select(CS.c.tree_size).where(key)).first() is None:
+            self.conn.execute(insert(CS).values(cosigner=row.cosigner, key_id=row.key_id, tree_size=row.tree_size,
+                                                line=row.line, timestamp=row.timestamp, received_at=row.received_at))
+
+    def put_witness_status(self, row: StoredWitnessStatus) -> None:
+        values = dict(url=row.url, cosigned_size=row.cosigned_size, failures=row.failures, last_error=row.last_error,
+                      alarm=row.alarm, updated_at=row.updated_at)
+        if not self.conn.execute(update(WS).where(WS.c.cosigner == row.cosigner).values(**values)).rowcount:
+            self.conn.execute(insert(WS).values(cosigner=row.cosigner, **values))
+
+
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
@@ -436,3 +474,22 @@ def _device(row) -> StoredDevice:
     return StoredDevice(id=row.id, keyid=row.keyid, public_key=row.public_key, user_id=row.user_id,
                         party_id=row.party_id, label=row.label, status=row.status, requested_at=row.requested_at,
                         decided_at=row.decided_at, decided_by=row.decided_by, event_id=row.event_id)
+
+
+# --- witness cosignature tables (read by the SqlTxn methods above) ------------------------------------------
+from .base import StoredCosignature, StoredWitnessStatus  # noqa: E402
+from .models import CosignatureRow as _CosignatureRow, WitnessStatusRow as _WitnessStatusRow  # noqa: E402
+
+CS = _CosignatureRow.__table__
+WS = _WitnessStatusRow.__table__
+
+
+def _cosignature(row: Any) -> StoredCosignature:
+    return StoredCosignature(cosigner=row.cosigner, key_id=row.key_id, tree_size=row.tree_size, line=row.line,
+                             timestamp=row.timestamp, received_at=row.received_at)
+
+
+def _witness_status(row: Any) -> StoredWitnessStatus:
+    return StoredWitnessStatus(cosigner=row.cosigner, url=row.url, cosigned_size=row.cosigned_size,
+                               failures=row.failures, last_error=row.last_error, alarm=row.alarm,
+                               updated_at=row.updated_at)
