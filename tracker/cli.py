@@ -365,6 +365,14 @@ def verify() -> None:
     total = ledger.size()
     with click.progressbar(length=total, label="verifying", file=sys.stderr, show_pos=True) as bar:
         report = ledger.audit(progress=lambda n, _total: bar.update(n))
+    from .cosigning import witness_alarms
+
+    alarms = witness_alarms(ledger)
+    for alarm in alarms:
+        click.echo(f"WITNESS ALARM: {alarm}", err=True)
+    if alarms:
+        raise IntegrityError(f"{len(alarms)} witness(es) refused this ledger's checkpoints: another history of "
+                             "this log may have been shown to them (see above)", code="witness_alarm")
     click.echo(f"ok: {report.entries} entries, {report.checkpoints} checkpoints, {report.parties} parties; "
                f"root {base64.b64encode(report.root_hash).decode()}")
 

@@ -121,28 +121,28 @@ def handle_reply(ledger: Ledger, sub: Submission, status: int, body: str, conten
             _c(txn).add_cosignature(StoredCosignature(
                 cosigner=mine[0].name, key_id=mine[0].key_id.hex(), tree_size=sub.size, line=mine[0].line,
                 timestamp=cosignature_timestamp(mine[0].line), received_at=_stamp()))
-        _putwitness_status(ledger, w, cosigned_size=sub.size, failures=0, last_error=None)
+        _put_status(ledger, w, cosigned_size=sub.size, failures=0, last_error=None)
         return "cosigned"
     if status == 409 and content_type.split(";")[0].strip() == SIZE_CONTENT_TYPE and body.strip().isdigit():
         theirs = int(body.strip())
         if theirs > sub.size:
-            return _alarm(ledger, w, f"witness {w.name} has cosigned size {theirs}, larger than this ledger's "
+            return _alarm(ledger, w, f"witness {w.name} ({w.cosigner.name}) has cosigned size {theirs}, larger than this ledger's "
                                      f"{sub.size}: it was shown another history of this log, or this ledger "
                                      "was rolled back")
-        _putwitness_status(ledger, w, cosigned_size=theirs, failures=0, last_error=None)
+        _put_status(ledger, w, cosigned_size=theirs, failures=0, last_error=None)
         return "behind"
     if status == 422:
-        return _alarm(ledger, w, f"witness {w.name} refused checkpoint {sub.size} as inconsistent with what it "
+        return _alarm(ledger, w, f"witness {w.name} ({w.cosigner.name}) refused checkpoint {sub.size} as inconsistent with what it "
                                  f"cosigned before (size {sub.old_size}): {body.strip()[:300]}")
     if status in (403, 404):
-        return _alarm(ledger, w, f"witness {w.name} does not accept this log ({status}): {body.strip()[:300]}")
+        return _alarm(ledger, w, f"witness {w.name} ({w.cosigner.name}) does not accept this log ({status}): {body.strip()[:300]}")
     record_failure(ledger, w, f"HTTP {status}: {body.strip()[:200]}")
     return "failed"
 
 
 def _alarm(ledger: Ledger, w: PolicyWitness, message: str) -> str:
     log.error("WITNESS ALARM: %s", message)
-    _putwitness_status(ledger, w, alarm=message, last_error=message)
+    _put_status(ledger, w, alarm=message, last_error=message)
     return "alarm"
 
 
@@ -150,7 +150,7 @@ def record_failure(ledger: Ledger, w: PolicyWitness, error: str) -> int:
     """A witness that could not be reached; returns the failure count for back-off."""
     st = witness_status(ledger, w.cosigner.name)
     failures = (st.failures if st else 0) + 1
-    _putwitness_status(ledger, w, failures=failures, last_error=error)
+    _put_status(ledger, w, failures=failures, last_error=error)
     return failures
 
 
