@@ -506,6 +506,34 @@ class Ledger:
                            parties=len(registry))
 
     @staticmethod
+    def check_copied_entries(first_index: int, leaves: Sequence[bytes], registry: dict[str, PartyRecord]
+                             ) -> list[tuple[StoredEntry, tuple[str, ...], str | None]]:
+        """For mirrors (tracker.mirror): the audit's own checks over entries copied from another ledger, in
+        order from ``first_index``, under ``registry`` as it stood before them (updated in place). Returns each
+        entry's row, the item keys it names, and for a `party` statement the registry record to store.
+        Raises IntegrityError naming the first entry that is not a well-formed, validly signed statement."""
+        rows: list[StoredEntry] = []
+        parsed: list[_Parsed | IntegrityError] = []
+        for i, data in enumerate(leaves):
+            probe = StoredEntry(leaf_index=first_index + i, event_id="", type="", actor="", time="", leaf_data=data)
+            one = Ledger._audit_parse(probe)
+            parsed.append(one)
+            if isinstance(one, IntegrityError):
+                raise one
+            env, st, body, payload = one
+            rows.append(StoredEntry(leaf_index=first_index + i, event_id=event_id_of(payload), type=st.type,
+                                    actor=st.actor, time=str(body.get("time")), leaf_data=data))
+        keyring = {k.keyid: k.public_key for p in registry.values() for k in p.keys}
+        verified = _bulk_verified((one[0] for one in parsed if not isinstance(one, IntegrityError)), keyring)
+        out: list[tuple[StoredEntry, tuple[str, ...], str | None]] = []
+        for row, one in zip(rows, parsed):
+            touched = Ledger._audit_entry(row, one, registry, verified)
+            body = one[2] if not isinstance(one, IntegrityError) else {}
+            record = json.dumps(body["party"], sort_keys=True) if row.type == "party" else None
+            out.append((row, touched, record))
+        return out
+
+    @staticmethod
     def _stored_nodes(txn: ReadTxn, lo: int, hi: int) -> dict[merkle.NodeId, bytes]:
         # Every node that appending leaves lo..hi can complete lies in these index ranges.
         return txn.nodes_between([(level, lo >> level, hi >> level) for level in range((hi + 1).bit_length())])

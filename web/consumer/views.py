@@ -2,6 +2,8 @@
 provenance answer (SPEC §4) holds, plus display names from the public party registry."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify, redirect, render_template, request, url_for
 
 from scanners.decode import decode_image
@@ -81,6 +83,22 @@ def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = Non
     return redirect(target, 307)
 
 
+def _bundle(answer: provenance.Provenance) -> dict[str, Any] | None:
+    """The proof bundle the page's script checks on the device (tracker.proofbundle), when there is a path."""
+    from tracker.errors import TrackerError
+    from tracker.proofbundle import build_bundle
+
+    from .. import policy
+
+    if not answer.path:
+        return None
+    try:
+        return build_bundle(ledger(), ItemKey(gtin=answer.gtin or "", serial=answer.serial or ""), policy(),
+                            answer=answer)
+    except TrackerError:
+        return None
+
+
 @bp.get("/01/<gtin>/21/<serial_path:serial>")
 @bp.get("/<path:resolver_prefix>/01/<gtin>/21/<serial_path:serial>")
 @public_lookup
@@ -91,6 +109,6 @@ def item(gtin: str, serial: str, resolver_prefix: str | None = None) -> Response
     else:
         doc = answer.to_json()
         response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
-                                            names=_party_names(answer)), mimetype="text/html")
+                                            names=_party_names(answer), bundle=_bundle(answer)), mimetype="text/html")
     response.vary.add("Accept")
     return response
