@@ -32,6 +32,9 @@ from .tiles import TILE_WIDTH, TileRef, split_bundle
 __all__ = ["SplitView", "TileSource", "SyncResult", "Mirror"]
 
 
+CHUNK = 4096  # entries checked (and their signatures verified in bulk) at a time
+
+
 class SplitView(IntegrityError):
     """The source showed a history that contradicts one the mirror already verified."""
 
@@ -116,6 +119,7 @@ class Mirror:
                                       witnessed_by=witnessed, cosignature=None)
             registry: dict[str, PartyRecord] = {pid: party_from_record(rec) for pid, rec in
                                                 txn.party_records().items()}
+            pending: list[tuple[int, list[bytes], bytes]] = []
             for start in range(have - have % TILE_WIDTH, cp.size, TILE_WIDTH):
                 index, width = start // TILE_WIDTH, min(TILE_WIDTH, cp.size - start)
                 part = None if width == TILE_WIDTH else width
@@ -124,7 +128,10 @@ class Mirror:
                 if len(leaves) != width or len(hashes) != width * merkle.HASH_SIZE:
                     raise IntegrityError(f"the source's entry bundle or tile {index} does not hold {width} entries")
                 skip = max(0, have - start)
-                self._take(txn, start + skip, leaves[skip:], hashes[skip * merkle.HASH_SIZE:], frontier, registry)
+                pending.append((start + skip, leaves[skip:], hashes[skip * merkle.HASH_SIZE:]))
+                if sum(len(p[1]) for p in pending) >= CHUNK or start + width >= cp.size:
+                    self._take(txn, pending, frontier, registry)
+                    pending = []
                 if progress:
                     progress(start + width, cp.size)
             if frontier.root() != cp.root_hash:
@@ -145,16 +152,20 @@ class Mirror:
                           cosignature=mine)
 
     @staticmethod
-    def _take(txn: Any, first: int, leaves: list[bytes], tile: bytes, frontier: merkle.CompactRange,
+    def _take(txn: Any, pending: list[tuple[int, list[bytes], bytes]], frontier: merkle.CompactRange,
               registry: dict[str, PartyRecord]) -> None:
+        """Check a run of consecutive entries (several bundles: signatures verify in bulk) and stage them."""
         nodes: list[tuple[int, int, bytes]] = []
-        for i, data in enumerate(leaves):
-            h = merkle.leaf_hash(data)
-            if h != tile[i * merkle.HASH_SIZE:(i + 1) * merkle.HASH_SIZE]:
-                raise IntegrityError(f"entry {first + i} served by the source does not match its hash in the log's "
-                                     f"tree: the entry was edited (leaf hash {b64encode(h)})")
-            nodes.extend(frontier.append(h))
-        checked = Ledger.check_copied_entries(first, leaves, registry)
+        for first, leaves, tile in pending:
+            for i, data in enumerate(leaves):
+                h = merkle.leaf_hash(data)
+                if h != tile[i * merkle.HASH_SIZE:(i + 1) * merkle.HASH_SIZE]:
+                    raise IntegrityError(f"entry {first + i} served by the source does not match its hash in the "
+                                         f"log's tree: the entry was edited (leaf hash {b64encode(h)})")
+                nodes.extend(frontier.append(h))
+        if not pending:
+            return
+        checked = Ledger.check_copied_entries(pending[0][0], [d for _, leaves, _ in pending for d in leaves], registry)
         txn.add_entries([row for row, _, _ in checked], ingested_at=_stamp())
         txn.add_nodes(nodes)
         txn.add_key_events([(k, row.leaf_index) for row, touched, _ in checked for k in touched])
@@ -162,4 +173,3 @@ class Mirror:
             if record is not None:
                 party = party_from_record(record)
                 txn.put_party(party.id, record, row.leaf_index, [k.keyid for k in party.keys])
-
