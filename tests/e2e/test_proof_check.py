@@ -23,6 +23,17 @@ from tracker.store import open_store
 pytestmark = pytest.mark.e2e
 
 
+def _key_with_plus(prefix: str, name: str, sig_type: int):
+    """A deterministic key whose vkey's base64 holds a '+' (a vkey is split at its first two '+' only)."""
+    from tests.c2sp import ref
+
+    for i in range(1000):
+        key = fixed_key(f"{prefix}-{i}")
+        if "+" in ref.vkey(name, sig_type, key.public_key).split("+", 2)[2]:
+            return key
+    raise AssertionError("no such key")
+
+
 @pytest.fixture(scope="module")
 def witnessed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     _chromium_or_skip()
@@ -32,11 +43,12 @@ def witnessed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
     d = tmp_path_factory.mktemp("proof-e2e")
     store = open_store(f"sqlite:///{d / 'ledger.db'}")
-    ledger = Ledger.create(store, origin="waybill.e2e/proofs", ledger_key=fixed_key("ledger"),
+    ledger = Ledger.create(store, origin="waybill.e2e/proofs",
+                           ledger_key=_key_with_plus("e2e-ledger", "waybill.e2e/proofs", 1),
                            admin_key=fixed_key("admin"), now=T0)
     net = Network(ledger, admin_key=fixed_key("admin"), start=T0 + timedelta(minutes=1))
     item = {s.name: s for s in load_scenarios()}["genuine-cross-border"].play(net, n="P")
-    ws = [ThreadWitness(d / f"w{i}", name=f"w{i}.e2e/witness", key=fixed_key(f"e2e-w{i}"),
+    ws = [ThreadWitness(d / f"w{i}", name=f"w{i}.e2e/witness", key=_key_with_plus(f"e2e-w{i}", f"w{i}.e2e/witness", 4),
                         log_vkeys=[ledger.vkey]).start() for i in (1, 2)]
     policy = parse_policy(f"log {ledger.vkey}\n" + "".join(f"witness w{i} {w.vkey} {w.url}\n" for i, w in
                                                            enumerate(ws, 1)) + "group both all w1 w2\nquorum both\n")

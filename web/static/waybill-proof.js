@@ -45,8 +45,10 @@ function parseNote(note) {
 }
 function keyId(name, type, pk) { return sha256(cat(enc.encode(name + "\n"), Uint8Array.of(type), pk)).slice(0, 4); }
 function parseVkey(vkey, type) {
-  const p = vkey.split("+");
-  need(p.length === 3 && isName(p[0]) && /^[0-9a-f]{8}$/.test(p[1]), "bad verifier key");
+  const a = vkey.indexOf("+"), b = vkey.indexOf("+", a + 1);  // the base64 key may hold '+' itself
+  need(a > 0 && b > a, "bad verifier key");
+  const p = [vkey.slice(0, a), vkey.slice(a + 1, b), vkey.slice(b + 1)];
+  need(isName(p[0]) && /^[0-9a-f]{8}$/.test(p[1]), "bad verifier key");
   const raw = b64(p[2], "verifier key");
   need(raw.length === 33 && raw[0] === type, `verifier key is not of type ${type}`);
   const pk = raw.slice(1);
