@@ -124,6 +124,10 @@ def serve(host: str, port: int, demo: bool) -> None:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Waybill is serving {config.database_url.split('://', 1)[0]} ledger {config.home} "
                f"on {base}/ (Ctrl+C to stop)", err=True)
+    if witnesses:  # a SIGTERM must still stop the demo witnesses
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve_forever(app, host, port)
     finally:
