@@ -29,7 +29,14 @@ from .statements import PartyRecord
 from .store.base import CosignWriteTxn, Store, StoredCheckpoint, StoredCosignature
 from .tiles import TILE_WIDTH, TileRef, split_bundle
 
-__all__ = ["SplitView", "TileSource", "SyncResult", "Mirror"]
+__all__ = ["SplitView", "TileSource", "SyncResult", "Mirror", "open_mirror_store"]
+
+
+def open_mirror_store(url: str) -> Store:
+    """The mirror's own database (migrated): an ordinary ledger store."""
+    from .store import open_store
+
+    return open_store(url)
 
 
 CHUNK = 4096  # entries checked (and their signatures verified in bulk) at a time

@@ -52,9 +52,8 @@ def _open(source: str | None, vkey: str | None, name: str | None, policy_file: s
     from tracker.config import load_config
     from tracker.home import read_passphrase
     from tracker.keys import generate_keypair, read_key_file, write_key_file
-    from tracker.mirror import Mirror
+    from tracker.mirror import Mirror, open_mirror_store
     from tracker.policy import parse_policy
-    from tracker.store import open_store
 
     config = load_config()
     conf_path = config.home / "mirror.json"
@@ -75,7 +74,7 @@ def _open(source: str | None, vkey: str | None, name: str | None, policy_file: s
         write_key_file(key_path, key, passphrase=read_passphrase())
     config.home.mkdir(parents=True, exist_ok=True)
     conf_path.write_text(json.dumps(conf, indent=1) + "\n")
-    store = open_store(config.database_url)
+    store = open_mirror_store(config.database_url)
     m = Mirror(store, log=parse_vkey(conf["vkey"]), name=conf["name"], key=key, policy=policy,
                source_url=conf["from"])
     return m, conf
