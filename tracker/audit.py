@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Callable, Iterator
+from typing import AbstractSet, Any, Callable, Iterator, Sequence
 
 from . import merkle
 from .admission import bulk_verified, keyring, raise_signer_failure
@@ -30,7 +30,7 @@ from .statements import SIGNER_ROLES, Statement, index_keys, parse_statement
 from .store.base import ReadTxn, StoredCheckpoint, StoredEntry
 from .timefmt import parse_time
 
-__all__ = ["AuditReport", "audit"]
+__all__ = ["AuditReport", "audit", "check_copied_entries"]
 
 CHUNK = 2000
 CONSISTENCY_WINDOW = 256
@@ -217,3 +217,31 @@ def _audit_registry(txn: ReadTxn, registry: dict[str, PartyRecord]) -> None:
         raise IntegrityError("the stored key-to-party table disagrees with the signed party statements")
     if txn.party_prefixes() != {(prefix, p.id) for p in registry.values() for prefix in p.gs1_prefixes}:
         raise IntegrityError("the stored prefix-to-brand-owner table disagrees with the signed party statements")
+
+
+def check_copied_entries(first_index: int, leaves: Sequence[bytes], registry: dict[str, PartyRecord]
+                         ) -> list[tuple[StoredEntry, tuple[str, ...], str | None]]:
+    """For mirrors (tracker.mirror): the audit's own checks over entries copied from another ledger, in order
+    from ``first_index``, under ``registry`` as it stood before them (updated in place). Returns each entry's row,
+    the index keys it gets, and for a `party` statement the registry record to store. Raises IntegrityError naming
+    the first entry that is not a well-formed, validly signed statement."""
+    rows: list[StoredEntry] = []
+    parsed: list[_Parsed | IntegrityError] = []
+    for i, data in enumerate(leaves):
+        probe = StoredEntry(leaf_index=first_index + i, event_id="", type="", actor="", time="", leaf_data=data)
+        one = _parse(probe)
+        if isinstance(one, IntegrityError):
+            raise one
+        parsed.append(one)
+        env, st, body, payload = one
+        rows.append(StoredEntry(leaf_index=first_index + i, event_id=event_id_of(payload), type=st.type,
+                                actor=st.actor, time=str(body.get("time")), leaf_data=data))
+    keys = {k.keyid: k.public_key for p in registry.values() for k in p.keys}
+    verified = bulk_verified((one[0] for one in parsed if not isinstance(one, IntegrityError)), keys)
+    out: list[tuple[StoredEntry, tuple[str, ...], str | None]] = []
+    for row, one in zip(rows, parsed):
+        touched = _audit_entry(row, one, registry, verified)
+        body = one[2] if not isinstance(one, IntegrityError) else {}
+        record = json.dumps(body["party"], sort_keys=True) if row.type == "party" else None
+        out.append((row, touched, record))
+    return out

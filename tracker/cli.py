@@ -380,6 +380,14 @@ def verify() -> None:
     total = ledger.size()
     with click.progressbar(length=total, label="verifying", file=sys.stderr, show_pos=True) as bar:
         report = ledger.audit(progress=lambda n, _total: bar.update(n))
+    from .cosigning import witness_alarms
+
+    alarms = witness_alarms(ledger)
+    for alarm in alarms:
+        click.echo(f"WITNESS ALARM: {alarm}", err=True)
+    if alarms:
+        raise IntegrityError(f"{len(alarms)} witness(es) refused this ledger's checkpoints: another history of "
+                             "this log may have been shown to them (see above)", code="witness_alarm")
     click.echo(f"ok: {report.entries} entries, {report.checkpoints} checkpoints, {report.parties} parties; "
                f"root {base64.b64encode(report.root_hash).decode()}")
 
@@ -388,6 +396,48 @@ def verify() -> None:
 def checkpoint() -> None:
     """Print the latest signed checkpoint (C2SP tlog-checkpoint)."""
     click.echo(open_ledger(writable=False).checkpoint(), nl=False)
+
+
+@cli.command("proof")
+@click.argument("code")
+@click.argument("serial", required=False)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the bundle here (default: stdout).")
+def proof(code: str, serial: str | None, out: str | None) -> None:
+    """Write an item's proof bundle (docs/proof-bundle.md): its entries, C2SP tlog-proofs against one cosigned
+    checkpoint, the log key and the witness policy. Check it anywhere with `tracker verify-proof`."""
+    from .cosigning import load_policy
+    from .proofbundle import build_bundle
+
+    key = parse_code(f"{code} {serial}" if serial else code)  # what the label prints, or any one code
+    bundle = build_bundle(open_ledger(writable=False), key, load_policy(load_config().home))
+    text = json.dumps(bundle, indent=1) + "\n"
+    if out:
+        Path(out).write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command("verify-proof")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
+              help="Your own copy of the witness policy (else the bundle's).")
+@click.option("--vkey", help="Your own copy of the ledger's verifier key (else the bundle's).")
+def verify_proof(file: str, policy_file: str | None, vkey: str | None) -> None:
+    """Check a proof bundle offline, as the consumer's phone does. Exit 0 only if everything holds and the
+    checkpoint meets the witness policy; 1 otherwise."""
+    from .policy import parse_policy
+    from .proofbundle import verify_bundle
+
+    try:
+        bundle = json.loads(Path(file).read_text())
+    except ValueError as exc:
+        raise InvalidStatement(f"{file} is not JSON: {exc}", code="invalid_bundle") from exc
+    policy = parse_policy(Path(policy_file).read_bytes()) if policy_file else None
+    result = verify_bundle(bundle, policy=policy, log_vkey=vkey)
+    for step in result.steps:
+        click.echo(f"  #{step['leaf_index']:<8} {step['time']}  {step['type']:<12} signed by {step['actor']}")
+    click.echo(result.summary())
+    sys.exit(0 if result.ok and result.quorum_met else EXIT_REFUSED)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ from typing import AbstractSet, Any, Callable, Mapping, Sequence
 from . import merkle
 from .admission import (CLOCK_SKEW, Admission, bulk_verified, keyring, party_record_json, raise_signer_failure,
                         statement_of_entry)
-from .audit import AuditReport, audit
+from .audit import AuditReport, audit, check_copied_entries
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
 from .dsse import Envelope, parse_envelope, sign_envelope
 from .errors import IntegrityError, InvalidInput, NotFound, Rejected, TrackerError, VerificationError
@@ -274,3 +274,6 @@ class Ledger:
         IntegrityError naming the first bad entry."""
         with self.store.read() as txn:
             return audit(txn, verifier=self.note_verifier, origin=self.origin, progress=progress)
+
+    # Mirrors (tracker.mirror) run the audit's checks over entries they copy.
+    check_copied_entries = staticmethod(check_copied_entries)

@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .api import bp as api_bp
     from .auth import register as register_staff_side
     from .consumer import bp as consumer_bp
+    from .tiles import bp as tiles_bp
 
     app = Flask(__name__)
     app.config.from_mapping(settings.from_environment())
@@ -59,10 +60,36 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(consumer_bp)
+    app.register_blueprint(tiles_bp)
+    _start_witnessing(app, ledger_handle)
     register_staff_side(app)  # auth, staff, customs, admin (web/auth)
-    security.init_app(app, csrf_exempt=[api_bp])
+    security.init_app(app, csrf_exempt=[api_bp, tiles_bp])
     errors.init_app(app)
     return app
+
+
+def _start_witnessing(app: Flask, ledger_handle: Ledger) -> None:
+    """The witness policy (``WAYBILL_HOME/witness-policy.txt`` or ``WAYBILL_POLICY``; ``test_config`` may hand
+    one in as ``WAYBILL_WITNESS_POLICY``), and a background collector when it lists witness URLs."""
+    from tracker.cosigning import load_policy
+
+    policy = app.config.get("WAYBILL_WITNESS_POLICY")
+    if policy is None and app.config.get("WAYBILL_CONFIG") is not None:
+        policy = load_policy(app.config["WAYBILL_CONFIG"].home)
+    app.extensions["waybill_policy"] = policy
+    witnessing = str(app.config.get("WAYBILL_WITNESSING", "1")).lower() not in ("0", "false", "no", "off")
+    if policy is not None and witnessing and ledger_handle.signing_key is not None and \
+            any(w.url for w in policy.witnesses):
+        from .cosigning import Collector
+
+        collector = Collector(ledger_handle, policy)
+        collector.start()
+        app.extensions["waybill_collector"] = collector
+
+
+def policy() -> Any:
+    """The witness policy this app applies (tracker.policy.Policy), or None."""
+    return current_app.extensions.get("waybill_policy")
 
 
 def ledger() -> Ledger:

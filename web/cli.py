@@ -68,6 +68,40 @@ def _demo(config: Config, resolver: str) -> None:
             click.echo(f"    {username:<14} {password:<16} {role} of {party}")
 
 
+def _demo_witnesses(config: Config) -> list[Any]:
+    """Two local witnesses for the demo (another process each, on loopback) and the policy that names them,
+    unless the installation already has its own policy. Returns the processes to stop on exit."""
+    import subprocess
+
+    from tracker.cosigning import POLICY_FILE
+    from tracker.home import open_ledger
+    from tracker.witness_home import init_witness
+
+    policy_path = config.home / POLICY_FILE
+    marker = "# demo witnesses (tracker serve --demo)\n"
+    if policy_path.exists() and not policy_path.read_text().startswith(marker):
+        return []
+    ledger = open_ledger(config, writable=False)
+    lines, procs = [marker, f"log {ledger.vkey}\n"], []
+    for i in (1, 2):
+        directory = config.home / "demo-witnesses" / f"w{i}"
+        result = init_witness(directory, name=f"witness{i}.demo.waybill/w", logs=[ledger.vkey])
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        log = open(directory / "serve.log", "a")
+        procs.append(subprocess.Popen([sys.executable, "-m", "tracker.cli", "witness", "serve", "--dir",
+                                       str(directory), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT))
+        lines.append(f"witness w{i} {result.vkey} http://127.0.0.1:{port}\n")
+    ledger.store.close()
+    policy_path.write_text("".join(lines) + "group both all w1 w2\nquorum both\n")
+    click.echo(f"demo witnesses: {', '.join(f'pid {p.pid}' for p in procs)} (policy: {policy_path})", err=True)
+    import time as _time
+
+    _time.sleep(1.0)  # let them bind before the first checkpoint goes out (the collector retries anyway)
+    return procs
+
+
 def _serve_forever(app: Any, host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
@@ -95,15 +129,27 @@ def serve(host: str, port: int, demo: bool) -> None:
     config = load_config()
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
+    witnesses: list[Any] = []
     try:
         if demo:
             _demo(config, base)
+            witnesses = _demo_witnesses(config)
         app = create_app({"WAYBILL_CONFIG": config})
     except TrackerError as exc:
+        for proc in witnesses:
+            proc.terminate()
         raise click.ClickException(exc.message) from exc
     click.echo(f"Waybill is serving {config.database_url.split('://', 1)[0]} ledger {config.home} "
                f"on {base}/ (Ctrl+C to stop)", err=True)
-    _serve_forever(app, host, port)
+    if witnesses:  # a SIGTERM must still stop the demo witnesses
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _serve_forever(app, host, port)
+    finally:
+        for proc in witnesses:
+            proc.terminate()
 
 
 if __name__ == "__main__":  # pragma: no cover

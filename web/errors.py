@@ -60,7 +60,7 @@ _CODE_TITLES = {
 
 
 def wants_json() -> bool:
-    if request.path == "/api" or request.path.startswith("/api/"):
+    if request.path == "/api" or request.path.startswith(("/api/", "/tlog/")):
         return True
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 

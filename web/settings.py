@@ -26,6 +26,7 @@
 ``WAYBILL_SCAN_BEFORE_RETAIL_NETWORKS``  the same before any retailer held the item (default 3)
 ``WAYBILL_SCAN_RETENTION_DAYS``  how long daily scan counts are kept (default 90)
 ``WAYBILL_SCAN_FLUSH_SECONDS``  how often buffered scan counts are written (default 1)
+``WAYBILL_WITNESSING``          ``0`` stops this process collecting witness cosignatures (see witness-policy.txt)
 ==============================  =====================================================================
 """
 from __future__ import annotations
@@ -68,6 +69,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WAYBILL_SCAN_MAX_PIXELS": int(env.get("WAYBILL_SCAN_MAX_PIXELS") or 24_000_000),
         "WAYBILL_SCAN_SECONDS": float(env.get("WAYBILL_SCAN_SECONDS") or 1.5),
         "WAYBILL_SCAN_CONCURRENCY": int(env.get("WAYBILL_SCAN_CONCURRENCY") or 1),
+        "WAYBILL_WITNESSING": env.get("WAYBILL_WITNESSING") or "1",
         "WAYBILL_PROXY_HOPS": int(env.get("WAYBILL_PROXY_HOPS") or 0),
         "RATELIMIT_ENABLED": _flag(env.get("WAYBILL_RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": env.get("WAYBILL_RATELIMIT_STORAGE_URI") or "memory://",

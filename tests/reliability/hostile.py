@@ -156,5 +156,10 @@ def assert_api_error(response: Any, what: str, status: int | None = None, code: 
 def assert_escaped(html: str, what: str) -> None:
     for marker in RAW_MARKERS:
         assert marker not in html, f"{what}: raw {marker!r} in the page"
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html, flags=re.I), f"{what}: inline <script>"
+    # Executable inline scripts are forbidden; inert data blocks (the proof bundle's
+    # <script type="application/json">, whose JSON escapes '<') are not scripts the browser runs.
+    assert not re.search(r"<script(?![^>]*\b(?:src=|type=\"application/json\"))", html, flags=re.I), \
+        f"{what}: inline <script>"
+    for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, flags=re.S | re.I):
+        assert "<" not in block and json.loads(block), f"{what}: a data block holds '<' or is not JSON"
     assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", html, flags=re.I), f"{what}: inline event handler"

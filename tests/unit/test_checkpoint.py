@@ -24,6 +24,8 @@ from tests.conftest import T0, VECTORS, fixed_key
 from tracker.checkpoint import (
     Checkpoint,
     open_note,
+    open_note_signed_by,
+    parse_note,
     parse_vkey,
     sign_checkpoint,
     sign_note,
@@ -46,6 +48,19 @@ class RefError(Exception):
 
 EM_DASH_SPACE = "\u2014 "
 SIG_TYPE_ED25519 = b"\x01"
+
+
+def ref_b64decode(text: str) -> bytes:
+    """RFC 4648 §4 base64, strictly: the alphabet, padding only to a multiple of four characters, and zero
+    pad bits (§3.5), i.e. exactly what base64-encoding the result gives back. Python's decoder alone
+    accepts stray '=' after a complete group."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise RefError(f"not base64: {text!r}") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise RefError(f"not canonical base64: {text!r}")
+    return raw
 
 
 def ref_check_key_name(name: str) -> None:
@@ -82,9 +97,9 @@ def ref_parse_vkey(vkey: str) -> RefVerifier:
         raise RefError("key ID must be 8 hex digits")
     try:
         key_id = bytes.fromhex(hex_id)
-        data = base64.b64decode(b64, validate=True)
-    except (ValueError, binascii.Error) as exc:
+    except ValueError as exc:
         raise RefError("malformed verifier key") from exc
+    data = ref_b64decode(b64)
     if len(data) != 33 or data[:1] != SIG_TYPE_ED25519:
         raise RefError("not an Ed25519 verifier key")
     if ref_key_id(name, data[1:]) != key_id:
@@ -132,10 +147,7 @@ def ref_open_note(note: str | bytes, verifier: RefVerifier) -> str:
             raise RefError(f"malformed signature line {line!r}")
         name, b64 = parts
         ref_check_key_name(name)
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise RefError("signature is not base64") from exc
+        raw = ref_b64decode(b64)
         if len(raw) < 5:
             raise RefError("signature shorter than a key ID")
         # "Verifiers MUST ignore signatures from unknown keys, even if they share a name or ID (but not both)."
@@ -174,10 +186,7 @@ def ref_verify_checkpoint(note: str, verifier: RefVerifier, *, origin: str | Non
     # "ASCII decimal ... with no leading zeroes (unless the tree is empty ...)"
     if not size_line or any(c not in "0123456789" for c in size_line) or (size_line != "0" and size_line[0] == "0"):
         raise RefError("bad tree size")
-    try:
-        root = base64.b64decode(root_line, validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise RefError("root hash is not base64") from exc
+    root = ref_b64decode(root_line)
     if len(root) != 32:
         raise RefError("an RFC 6962 SHA-256 root is 32 bytes")
     return RefCheckpoint(origin=cp_origin, size=int(size_line), root=root, extensions=tuple(ext))
@@ -492,9 +501,174 @@ def test_checkpoint_round_trip_and_validation() -> None:
 
 
 def test_sign_note_refuses_bad_text_and_names() -> None:
-    for text in ("no newline", "a\n\nb\n", "tab\there\n"):
+    for text in ("no newline", "tab\there\n", "esc\x1b\n", "cr\r\n", ""):
         with pytest.raises(VerificationError):
             sign_note(text, name=ORIGIN, key=LOG)
     for name in ("", "a b", "a+b"):
         with pytest.raises(VerificationError):
             sign_note("x\n", name=name, key=LOG)
+
+
+# ==================================================================================================
+# C2SP conformance findings (each was a bug: the tracker accepted or refused the opposite of the spec)
+# ==================================================================================================
+
+C2SP = json.loads((VECTORS / "c2sp-signed-note.json").read_text())
+
+
+def test_c2sp_spec_example_note_verifies() -> None:
+    assert open_note(C2SP["example_note"], parse_vkey(C2SP["example_vkey"])) == C2SP["example_text"]
+    assert ref_open_note(C2SP["example_note"], ref_parse_vkey(C2SP["example_vkey"])) == C2SP["example_text"]
+
+
+def test_c2sp_spec_note_with_empty_lines_splits_at_the_last_one() -> None:
+    # "The note text MAY contain empty lines; the text is separated from the signatures by the last empty line."
+    parsed = parse_note(C2SP["quasimodo_note"])
+    assert parsed.text == C2SP["quasimodo_text"]
+    assert "\n\n" in parsed.text
+    (sig,) = parsed.signatures
+    assert sig.name == "quasimodo.example/salvatore"
+    assert f"\u2014 {sig.name} " + base64.b64encode(sig.key_id + sig.signature).decode() == \
+        C2SP["quasimodo_signature_line"]
+
+
+TEXT_WITH_EMPTY_LINES = "first paragraph\n\nsecond paragraph\n\n\nthird\n"
+
+
+@pytest.mark.parametrize("text", [TEXT_WITH_EMPTY_LINES, "\n", "a\n\n", "\n\nb\n"])
+def test_note_text_with_empty_lines_verifies(text: str) -> None:
+    theirs = ref_sign_note(text, name=ORIGIN, seed=LOG.seed)
+    assert open_note(theirs, parse_vkey(VKEY)) == text
+    mine = sign_note(text, name=ORIGIN, key=LOG)
+    assert mine == theirs
+    assert ref_open_note(mine, ref_parse_vkey(VKEY)) == text
+
+
+def test_note_text_may_hold_non_ascii_spaces_and_symbols() -> None:
+    # Only ASCII control characters other than newline are forbidden in a note.
+    text = "caf\u00e9\u00a0au lait \u2003 \u200b \u2028 end\x7f\n"
+    note = ref_sign_note(text, name=ORIGIN, seed=LOG.seed)
+    assert open_note(note, parse_vkey(VKEY)) == text
+    assert sign_note(text, name=ORIGIN, key=LOG) == note
+
+
+def _witness_line(name: str, blob: str) -> str:
+    return f"\u2014 {name} {blob}\n"
+
+
+_W_BLOB = base64.b64encode(b"\x01\x02\x03\x04" + b"\x07" * 64).decode()
+
+MALFORMED_OTHER_SIGNER: dict[str, str] = {
+    "'+' in another signer's name": _witness_line("witness.example+w1", _W_BLOB),
+    "U+00A0 in another signer's name": _witness_line("witness.example\u00a0w1", _W_BLOB),
+    "U+2003 in another signer's name": _witness_line("witness.example\u2003w1", _W_BLOB),
+    "ESC in another signer's name": _witness_line("witness\x1b[31m.example", _W_BLOB),
+    "tab in another signer's name": _witness_line("witness\t.example", _W_BLOB),
+    "empty name": _witness_line("", _W_BLOB),
+    "stray '=' after another signer's signature": _witness_line("witness.example/w1", _W_BLOB + "="),
+    # "AQIDBAU=" encodes 5 bytes; "AQIDBAV=" sets one of the two pad bits (decodes to the same bytes)
+    "non-zero pad bits in another signer's signature": _witness_line("witness.example/w1", "AQIDBAV="),
+    "another signer's signature shorter than a key id": _witness_line(
+        "witness.example/w1", base64.b64encode(b"\x01\x02\x03\x04").decode()),
+    "another signer's signature empty": _witness_line("witness.example/w1", ""),
+    "another signer's signature not base64": _witness_line("witness.example/w1", "not*base64"),
+    "three fields": _witness_line("witness.example/w1", _W_BLOB + " extra"),
+    "NUL in the signature block": _witness_line("witness.example/w1", _W_BLOB).replace("/w1", "/w\x001"),
+}
+
+
+def test_malformed_other_signer_fixtures_are_what_they_say() -> None:
+    blob = MALFORMED_OTHER_SIGNER["non-zero pad bits in another signer's signature"].split(" ")[-1].strip()
+    assert blob.endswith("=") and base64.b64encode(base64.b64decode(blob)).decode() != blob
+
+
+@pytest.mark.parametrize("verify, error", IMPLS)
+@pytest.mark.parametrize("case", sorted(MALFORMED_OTHER_SIGNER))
+def test_malformed_signature_line_of_another_signer_refuses_the_note(case: str, verify: Callable[[str, str], None],
+                                                                       error: type) -> None:
+    # Go's note.Open and the spec: every line must be well formed, whoever signed it; only *well-formed*
+    # lines of unknown keys are ignored. A note our log signed is still refused if any line is malformed.
+    line = MALFORMED_OTHER_SIGNER[case]
+    for note in (GOOD + line, BODY + "\n" + line + GOOD.split("\n\n", 1)[1]):
+        with pytest.raises(error):
+            verify(note, VKEY)
+    with pytest.raises(VerificationError):
+        parse_note(GOOD + line)
+
+
+@pytest.mark.parametrize("verify, error", IMPLS)
+def test_control_character_in_note_text_is_refused(verify: Callable[[str, str], None], error: type) -> None:
+    note = ref_sign_note(ref_checkpoint_body(ORIGIN, 5, ROOT, ("ext \x1b[2J",)), name=ORIGIN, seed=LOG.seed)
+    with pytest.raises(error):
+        verify(note, VKEY)
+
+
+@pytest.mark.parametrize("vkey", [
+    VECTOR["vkey"] + "=",
+    VECTOR["vkey"] + "==",
+    C2SP["example_vkey"] + "=",
+])
+def test_vkey_base64_is_strict(vkey: str) -> None:
+    assert base64.b64decode(vkey.split("+")[2], validate=True)  # Python's lenient decoder takes it
+    with pytest.raises(VerificationError):
+        parse_vkey(vkey)
+    with pytest.raises(RefError):
+        ref_parse_vkey(vkey)
+
+
+def _with_sig_blob(note: str, change: Callable[[str], str]) -> str:
+    text, line = note[:-1].rsplit("\n", 1)
+    prefix, blob = line.rsplit(" ", 1)
+    return f"{text}\n{prefix} {change(blob)}\n"
+
+
+@pytest.mark.parametrize("verify, error", IMPLS)
+@pytest.mark.parametrize("change", [lambda b: b + "=", lambda b: b[:-1] + "==", lambda b: b.rstrip("=") ],
+                         ids=["stray '='", "extra padding", "padding stripped"])
+def test_log_signature_base64_is_strict(change: Callable[[str], str], verify: Callable[[str, str], None],
+                                        error: type) -> None:
+    note = _with_sig_blob(GOOD, change)
+    assert note != GOOD
+    with pytest.raises(error):
+        verify(note, VKEY)
+
+
+@pytest.mark.parametrize("verify, error", IMPLS)
+def test_checkpoint_root_base64_is_strict(verify: Callable[[str, str], None], error: type) -> None:
+    root_line = base64.b64encode(ROOT).decode()
+    note = sign_note(f"{ORIGIN}\n5\n{root_line}=\n", name=ORIGIN, key=LOG)
+    with pytest.raises(error):
+        verify(note, VKEY)
+
+
+@pytest.mark.parametrize("verify, error", IMPLS)
+@pytest.mark.parametrize("body", [
+    f"{ORIGIN}\n5\n{base64.b64encode(ROOT).decode()}\n\n",
+    f"{ORIGIN}\n5\n{base64.b64encode(ROOT).decode()}\next\n\nmore\n",
+    f"{ORIGIN}\n5\n\n{base64.b64encode(ROOT).decode()}\n",
+    f"\n{ORIGIN}\n5\n{base64.b64encode(ROOT).decode()}\n",
+], ids=["empty extension line", "empty line between extensions", "empty line before root", "empty origin"])
+def test_checkpoint_lines_must_be_non_empty(body: str, verify: Callable[[str, str], None], error: type) -> None:
+    # Now that a note's text may hold empty lines, the checkpoint parser must refuse them itself.
+    note = ref_sign_note(body, name=ORIGIN, seed=LOG.seed)
+    assert open_note(note, parse_vkey(VKEY)) == body
+    with pytest.raises(error):
+        verify(note, VKEY)
+
+
+def test_checkpoint_extension_lines_are_kept_and_signed() -> None:
+    note = ref_sign_note(ref_checkpoint_body(ORIGIN, 5, ROOT, ("opaque one", "two\u00a0+/=")), name=ORIGIN,
+                         seed=LOG.seed)
+    cp = verify_checkpoint(note, parse_vkey(VKEY), origin=ORIGIN)
+    assert cp.extensions == ("opaque one", "two\u00a0+/=")
+    assert cp.body() == open_note(note, parse_vkey(VKEY))
+
+
+def test_open_note_with_several_verifiers_returns_each_verified_signer() -> None:
+    witness = fixed_key("witness")
+    both = GOOD + sign_note(BODY, name="witness.example/w1", key=witness).rsplit("\n", 2)[-2] + "\n"
+    w_vkey = parse_vkey(vkey_string("witness.example/w1", witness.public_key))
+    text, signers = open_note_signed_by(both, [parse_vkey(VKEY), w_vkey])
+    assert text == BODY and [v.name for v in signers] == [ORIGIN, "witness.example/w1"]
+    text, signers = open_note_signed_by(GOOD, [parse_vkey(VKEY), w_vkey])
+    assert [v.name for v in signers] == [ORIGIN]

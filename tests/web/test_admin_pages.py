@@ -231,3 +231,18 @@ def test_demo_users_are_created_once(staff_ledger):
     for username, _, party, role in accounts.DEMO_USERS:
         if party in {p.id for p in staff_ledger.parties()}:
             assert users[username].party_id == party and users[username].role == role
+
+
+def test_admin_page_shows_a_witness_alarm(client, staff_ledger):
+    from tracker.cosigning import _put_status
+    from tracker.policy import parse_policy
+    from tests.c2sp import ref
+    from tests.conftest import fixed_key
+
+    html = (logged_in(client, "admin") and client.get("/admin/").get_data(as_text=True))
+    assert "No witnesses configured" in html and "Witness alarm" not in html
+    policy = parse_policy(f"witness w9 {ref.vkey('w9.test/w', 4, fixed_key('w9').public_key)} http://127.0.0.1:9\n"
+                          "quorum w9\n")
+    _put_status(staff_ledger, policy.witnesses[0], alarm="witness w9 refused checkpoint 12 as inconsistent")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "Witness alarm:" in html and "refused checkpoint 12 as inconsistent" in html and "w9.test/w" in html

@@ -80,3 +80,42 @@ class CustomsReadTxn(Protocol):
 
 
 __all__ += ["CustomsReadTxn"]
+
+
+# --- witness cosignatures (tracker.cosigning; migration 0006_cosignatures) ----------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCosignature:
+    cosigner: str
+    key_id: str  # 8 hex digits
+    tree_size: int
+    line: str
+    timestamp: int
+    received_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredWitnessStatus:
+    cosigner: str
+    url: str
+    cosigned_size: int
+    failures: int
+    last_error: str | None
+    alarm: str | None
+    updated_at: str
+
+
+class CosignReadTxn(Protocol):
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None: ...
+    def checkpoint_sizes_at_least(self, size: int, limit: int) -> list[int]: ...
+    def cosignatures_at(self, size: int) -> list[StoredCosignature]: ...
+    def cosigned_sizes(self, min_cosigners: int, limit: int = 50) -> list[int]: ...
+    def witness_statuses(self) -> list[StoredWitnessStatus]: ...
+
+
+class CosignWriteTxn(CosignReadTxn, Protocol):
+    def add_cosignature(self, row: StoredCosignature) -> None: ...
+    def put_witness_status(self, row: StoredWitnessStatus) -> None: ...
+
+
+__all__ += ["StoredCosignature", "StoredWitnessStatus", "CosignReadTxn", "CosignWriteTxn"]

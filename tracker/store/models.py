@@ -95,3 +95,34 @@ from sqlalchemy import Index  # noqa: E402
 
 # The customs dashboard reads ship/receive/inspect entries by type.
 Index("ix_entries_type", Entry.__table__.c.type)
+
+
+# --- witness cosignatures (migration 0006_cosignatures) ------------------------------------------------
+
+
+class CosignatureRow(SQLModel, table=True):
+    """A verified cosignature line by a witness (or mirror) on the checkpoint of ``tree_size``."""
+
+    __tablename__ = "cosignatures"
+    cosigner: str = Field(sa_column=Column(String(255), primary_key=True))
+    key_id: str = Field(sa_column=Column(String(8), primary_key=True))
+    tree_size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False, index=True))
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    received_at: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+class WitnessStatusRow(SQLModel, table=True):
+    """What the ledger knows of each configured witness: the size it last cosigned, failures, any alarm."""
+
+    __tablename__ = "witness_status"
+    cosigner: str = Field(sa_column=Column(String(255), primary_key=True))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    cosigned_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    failures: int = Field(sa_column=Column(Integer, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    alarm: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+__all__ += ["CosignatureRow", "WitnessStatusRow"]

@@ -313,6 +313,44 @@ class SqlTxn:
             last = rows[-1].leaf_index
 
 
+    # --- witness cosignatures (tracker.cosigning); tables cosignatures and witness_status_table at the end of the module ---
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        row = self.conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
+        return _checkpoint(row) if row else None
+
+    def checkpoint_sizes_at_least(self, size: int, limit: int) -> list[int]:
+        """Sizes of stored checkpoints >= ``size``, largest first."""
+        rows = self.conn.execute(select(checkpoints.c.size).where(checkpoints.c.size >= size).order_by(checkpoints.c.size.desc()).limit(limit))
+        return [int(r) for r in rows.scalars()]
+
+    def cosignatures_at(self, size: int) -> list[StoredCosignature]:
+        rows = self.conn.execute(select(cosignatures).where(cosignatures.c.tree_size == size).order_by(cosignatures.c.cosigner, cosignatures.c.key_id))
+        return [_cosignature(r) for r in rows]
+
+    def cosigned_sizes(self, min_cosigners: int, limit: int = 50) -> list[int]:
+        """Checkpoint sizes with at least ``min_cosigners`` stored cosignatures, largest first."""
+        from sqlalchemy import func
+
+        query = (select(cosignatures.c.tree_size).group_by(cosignatures.c.tree_size).having(func.count() >= min_cosigners)
+                 .order_by(cosignatures.c.tree_size.desc()).limit(limit))
+        return [int(r) for r in self.conn.execute(query).scalars()]
+
+    def witness_statuses(self) -> list[StoredWitnessStatus]:
+        return [_witness_status(r) for r in self.conn.execute(select(witness_status_table).order_by(witness_status_table.c.cosigner))]
+
+    def add_cosignature(self, row: StoredCosignature) -> None:
+        key = (cosignatures.c.cosigner == row.cosigner) & (cosignatures.c.key_id == row.key_id) & (cosignatures.c.tree_size == row.tree_size)
+        if self.conn.execute(select(cosignatures.c.tree_size).where(key)).first() is None:
+            self.conn.execute(insert(cosignatures).values(cosigner=row.cosigner, key_id=row.key_id, tree_size=row.tree_size,
+                                                line=row.line, timestamp=row.timestamp, received_at=row.received_at))
+
+    def put_witness_status(self, row: StoredWitnessStatus) -> None:
+        values = dict(url=row.url, cosigned_size=row.cosigned_size, failures=row.failures, last_error=row.last_error,
+                      alarm=row.alarm, updated_at=row.updated_at)
+        if not self.conn.execute(update(witness_status_table).where(witness_status_table.c.cosigner == row.cosigner).values(**values)).rowcount:
+            self.conn.execute(insert(witness_status_table).values(cosigner=row.cosigner, **values))
+
+
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
@@ -404,3 +442,22 @@ def migrate(store: SqlStore) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StorageError(f"database {store.safe_url} is unavailable: {exc.orig}") from exc
+
+
+# --- witness cosignature tables (read by the SqlTxn methods above) ------------------------------------------
+from .base import StoredCosignature, StoredWitnessStatus  # noqa: E402
+from .models import CosignatureRow as _CosignatureRow, WitnessStatusRow as _WitnessStatusRow  # noqa: E402
+
+cosignatures = _CosignatureRow.__table__
+witness_status_table = _WitnessStatusRow.__table__
+
+
+def _cosignature(row: Any) -> StoredCosignature:
+    return StoredCosignature(cosigner=row.cosigner, key_id=row.key_id, tree_size=row.tree_size, line=row.line,
+                             timestamp=row.timestamp, received_at=row.received_at)
+
+
+def _witness_status(row: Any) -> StoredWitnessStatus:
+    return StoredWitnessStatus(cosigner=row.cosigner, url=row.url, cosigned_size=row.cosigned_size,
+                               failures=row.failures, last_error=row.last_error, alarm=row.alarm,
+                               updated_at=row.updated_at)

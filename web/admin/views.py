@@ -38,9 +38,11 @@ def _page(form: CreateUserForm | None = None, status: int = 200) -> tuple[str, i
     me = current_account()
     my_keys = [d.keyid for d in devices if d.user_id == me.id and d.status == "approved"]
     now = _now()
+    from tracker.cosigning import witness_statuses
+
     return render_template("admin/index.html", parties=parties, users=users, devices=devices, by_user=by_user,
                            device_by_key=device_by_key, form=form or _user_form(), action=ActionForm(),
-                           my_keys=my_keys, user=me, now=now), status
+                           my_keys=my_keys, user=me, now=now, witnesses=witness_statuses(led)), status
 
 
 @bp.get("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -122,6 +123,20 @@ def qualified_link(gtin: str, qualifiers: str, resolver_prefix: str | None = Non
     return redirect(item_url(str(key)) + (f"?{query}" if query else ""), 307)
 
 
+def _bundle(answer: provenance.Provenance) -> dict[str, Any] | None:
+    """The proof bundle the page's script checks on the device (tracker.proofbundle), when there is a path."""
+    from tracker.proofbundle import build_bundle
+
+    from .. import policy
+
+    if not answer.path:
+        return None
+    try:
+        return build_bundle(ledger(), parse_key(answer.item), policy(), answer=answer)
+    except TrackerError:
+        return None
+
+
 def _answer(key: ItemKey | ContainerKey) -> provenance.Provenance:
     """Judge a unit for a consumer. An item's scan counts first (SPEC §7: consumer scans are evidence of a copied
     label); a failure to count is logged, never shown: the verdict must not depend on the counter being up."""
@@ -143,7 +158,8 @@ def _page(answer: provenance.Provenance) -> Response:
         doc = answer.to_json()
         response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
                                             names=_party_names(answer), scans=answer.scans,
-                                            retention_days=current_app.extensions["waybill_scans"].policy.retention_days),
+                                            retention_days=current_app.extensions["waybill_scans"].policy.retention_days,
+                                            bundle=_bundle(answer)),
                             mimetype="text/html")
     response.vary.add("Accept")
     return response
