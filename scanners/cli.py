@@ -45,7 +45,9 @@ from .outbox import DELIVERED, PENDING, REJECTED, Delivery, Outbox, deliver
 __all__ = ["cli", "main"]
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_ERROR = 1, 2, 3
-MAX_ITEMS = 1000  # SPEC: a statement lists at most 1000 keys; more scans become several statements
+# A statement may list 1000 keys, but the ledger stores entries of at most 64 KiB (what C2SP tiles serve): with a
+# prev link per key, 200 keys stay well inside that. More scans become several statements.
+MAX_ITEMS = 200
 PROGRESS_FROM = 10  # show a progress bar from this many images / keys / records
 
 
@@ -449,7 +451,7 @@ def _record(device: Device, stype: str, *, codes: Sequence[str], images: Sequenc
             country: str | None, container: str | None = None, thorough: bool = False,
             build: Callable[[_Session, list[str]], dict[str, Any]] | None = None,
             signed: list[Any] | None = None) -> bool:
-    """Scan, sign (≤ 1000 keys per statement), queue durably, then deliver when the server answers. Each signed
+    """Scan, sign (≤ 200 keys per statement), queue durably, then deliver when the server answers. Each signed
     envelope is appended to ``signed``; returns whether the server was reachable."""
     keys = _collect_keys(codes, images, thorough=thorough)
     container_key: str | None = None

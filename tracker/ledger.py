@@ -13,16 +13,20 @@ from .admission import (CLOCK_SKEW, Admission, bulk_verified, keyring, party_rec
 from .audit import AuditReport, audit, check_copied_entries
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
 from .dsse import Envelope, parse_envelope, sign_envelope
-from .errors import IntegrityError, InvalidInput, NotFound, Rejected, TrackerError, VerificationError
+from .errors import (IntegrityError, InvalidInput, InvalidStatement, NotFound, Rejected, TrackerError,
+                     VerificationError)
 from .keys import PARALLEL_MIN, KeyPair, SignatureJob
 from .parties import PartyRecord, party_from_record
 from .statements import Statement, format_time, index_keys, parse_statement, statement_bytes
 from .store.base import ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
 
-__all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "party_from_record",
+__all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "MAX_ENTRY_BYTES", "party_from_record",
            "statement_of_entry"]
 
 MAX_BATCH = 1000
+# C2SP tlog-tiles entry bundles carry each entry behind a 16-bit length: a larger entry could never be served to a
+# mirror or a monitor, so the door refuses it and asks for several statements instead.
+MAX_ENTRY_BYTES = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +111,10 @@ class Ledger:
         for raw in envelopes:
             try:
                 env = raw if isinstance(raw, Envelope) else parse_envelope(raw)
+                if len(env.leaf_data()) > MAX_ENTRY_BYTES:
+                    raise InvalidStatement(f"this statement is {len(env.leaf_data())} bytes as stored; the ledger "
+                                           f"keeps entries of at most {MAX_ENTRY_BYTES} bytes (what C2SP tiles can "
+                                           "serve): split its items over several statements", field="items")
                 parsed.append((env, parse_statement(env.payload)))
             except TrackerError as exc:
                 parsed.append(exc)

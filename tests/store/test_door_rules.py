@@ -164,3 +164,22 @@ def test_a_licence_needs_a_registered_manufacturer_and_a_manufacturer_signer(cas
 def test_a_prefix_gs1_never_gives_a_brand_cannot_be_registered(cast, admin_key, prefix, why):
     env = party_envelope(admin_key, "odd-co", roles=["manufacturer"], gs1_prefixes=[prefix])
     refused(cast, env, InvalidStatement, "invalid_statement", "party.gs1_prefixes")
+
+
+# --- entries a tile can carry ---------------------------------------------------------------------------------
+
+def test_a_statement_too_large_for_a_tile_entry_is_refused_and_a_split_one_is_not(cast):
+    """C2SP tlog-tiles bundles carry an entry behind a 16-bit length: a larger entry could never reach a mirror."""
+    serials = [f"BIG{n:04d}" for n in range(600)]
+    for start in range(0, len(serials), 300):
+        commission(cast, serials[start:start + 300])
+    items = [item_key(s) for s in serials]
+    prev = heads(cast, items)
+    whole = ship_envelope(key_of("acme"), "acme", items, "hk-export", time=T_EVENTS + timedelta(minutes=5), prev=prev)
+    assert len(whole.leaf_data()) > 0xFFFF
+    refused(cast, whole, InvalidStatement, "invalid_statement", "items")
+    for start in range(0, len(items), 200):
+        part = items[start:start + 200]
+        env = ship_envelope(key_of("acme"), "acme", part, "hk-export", time=T_EVENTS + timedelta(minutes=5),
+                            prev={k: prev[k] for k in part})
+        assert len(env.leaf_data()) <= 0xFFFF and cast.append(env, now=NOW).created
