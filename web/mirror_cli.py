@@ -28,9 +28,16 @@ class HttpTileSource:
         self.session = requests.Session()
         self.timeout = timeout
 
-    def _get(self, path: str) -> requests.Response:
-        r = self.session.get(f"{self.prefix}/{path}", timeout=self.timeout,
-                             headers={"Accept-Encoding": "gzip, identity"})
+    def _get(self, path: str, *, attempts: int = 6) -> requests.Response:
+        """GET one resource; a source that says "too busy" (429/503) is waited for as its Retry-After asks
+        (at most a minute a time, ``attempts`` times) rather than treated as gone."""
+        for attempt in range(attempts):
+            r = self.session.get(f"{self.prefix}/{path}", timeout=self.timeout,
+                                 headers={"Accept-Encoding": "gzip, identity"})
+            if r.status_code not in (429, 503) or attempt == attempts - 1:
+                break
+            retry = r.headers.get("Retry-After", "")
+            time.sleep(min(60.0, float(retry)) if retry.isdigit() else min(60.0, 2.0 ** attempt))
         if r.status_code != 200:
             raise TrackerError(f"GET {self.prefix}/{path}: HTTP {r.status_code}", code="source_unavailable")
         return r

@@ -8,6 +8,7 @@ lookup      consumer item page, ``GET /api/v1/items/...``                   ``WA
 scan        ``POST /scan`` (photo decoding: the costliest public route)     ``WAYBILL_SCAN_LIMIT``
 write       ``POST /api/v1/events``, ``/events/batch``, ``/notes``          ``WAYBILL_WRITE_LIMIT``
 read        checkpoint, proofs, events, parties, verifier key, OpenAPI      ``WAYBILL_READ_LIMIT``
+tiles       ``/tlog/`` (C2SP tiles: immutable, what mirrors copy in bulk)    ``WAYBILL_TILES_LIMIT``
 login       ``POST /login``                                                 ``WAYBILL_LOGIN_LIMIT``
 (default)   every other route (pages, static files, signed-in JSON)         ``WAYBILL_DEFAULT_LIMIT``
 ==========  ==============================================================  ============================
@@ -47,7 +48,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(self), geolocation=(), microphone=()",
 }
 LIMIT_SETTINGS = {"lookup": "WAYBILL_LOOKUP_LIMIT", "scan": "WAYBILL_SCAN_LIMIT", "write": "WAYBILL_WRITE_LIMIT",
-                  "read": "WAYBILL_READ_LIMIT", "login": "WAYBILL_LOGIN_LIMIT"}
+                  "read": "WAYBILL_READ_LIMIT", "login": "WAYBILL_LOGIN_LIMIT", "tiles": "WAYBILL_TILES_LIMIT"}
 _METHODS = {"login": ["POST"]}  # the sign-in form itself (GET) falls under the default limit
 
 F = TypeVar("F", bound=Callable[..., object])

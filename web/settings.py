@@ -45,6 +45,8 @@ DEFAULT_LIMITS = {
     "WAYBILL_WRITE_LIMIT": "600 per minute",
     "WAYBILL_KEY_WRITE_LIMIT": "300 per minute",
     "WAYBILL_READ_LIMIT": "1200 per minute",
+    # A mirror copies the whole log tile by tile (256 entries a bundle): a 1M-entry ledger is ~8,000 requests.
+    "WAYBILL_TILES_LIMIT": "6000 per minute",
     "WAYBILL_LOGIN_LIMIT": "20 per minute; 200 per hour",
     "WAYBILL_LOGIN_NAME_LIMIT": "10 per 5 minutes",
     "WAYBILL_DEFAULT_LIMIT": "600 per minute",

@@ -2,7 +2,8 @@
 ``checkpoint`` (with the witnesses' cosignatures), ``tile/<L>/<N>[.p/<W>]`` and ``tile/entries/<N>[.p/<W>]``.
 
 Tiles and bundles are immutable: they are only served once a signed checkpoint covers them, and then
-cached forever (a CDN or a static host can serve them: see ``tracker tiles export``)."""
+cached forever (a CDN in front of ``/tlog/`` can serve them). They have their own, generous rate limit
+(``WAYBILL_TILES_LIMIT``): a mirror copies a whole log through them."""
 from __future__ import annotations
 
 import gzip
@@ -13,6 +14,7 @@ from tracker.cosigning import cosigned_note
 from tracker.tiles import parse_tile_path, read_tile
 
 from .. import ledger
+from ..security import limited
 
 __all__ = ["bp", "IMMUTABLE", "MUTABLE"]
 
@@ -22,6 +24,7 @@ MUTABLE = "public, max-age=2"
 
 
 @bp.get("/checkpoint")
+@limited("tiles")
 def checkpoint() -> Response:
     response = Response(cosigned_note(ledger()), content_type="text/plain; charset=utf-8")
     response.headers["Cache-Control"] = MUTABLE
@@ -30,6 +33,7 @@ def checkpoint() -> Response:
 
 
 @bp.get("/tile/<path:rest>")
+@limited("tiles")
 def tile(rest: str) -> Response:
     ref = parse_tile_path(rest)
     data = read_tile(ledger(), ref)
