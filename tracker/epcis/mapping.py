@@ -130,16 +130,16 @@ def draft_of_event(event: Mapping[str, Any], *, index: int, directory: Mapping[s
                        "statement cannot be withdrawn", code="unsupported_error_declaration", field="errorDeclaration")
     if event.get("sensorElementList"):
         raise Unmapped("sensor data has no Waybill mapping", code="unsupported_sensor_data", field="sensorElementList")
-    for field in ("quantityList", "childQuantityList"):
-        if event.get(field):
-            raise Unmapped("class-level quantities have no Waybill mapping: Waybill tracks serialised items",
-                           code="unsupported_quantities", field=field)
     step = cbv_word(event.get("bizStep"), "bizstep")
     shape = next((s for s in SHAPES if s.event_type == etype and s.action == event.get("action")
                   and s.biz_step == step), None)
     if shape is None:
         raise Unmapped(f"{etype} {event.get('action')} {step or '(no bizStep)'} has no Waybill mapping; supported: "
                        f"{SUPPORTED}", code="unmapped_biz_step", field="bizStep")
+    for field in ("quantityList", "childQuantityList"):
+        if event.get(field):
+            raise Unmapped("class-level quantities have no Waybill mapping: Waybill tracks serialised items",
+                           code="unsupported_quantities", field=field)
     used = set(_COMMON_FIELDS)
     kw: dict[str, Any] = {}
     if etype == "AggregationEvent":
