@@ -157,13 +157,13 @@ def import_(ctx: click.Context, document: Any) -> None:
                 results[i] = ({"status": "created" if stored["created"] else "existing", "event_id": stored["event_id"],
                                "leaf_index": stored["leaf_index"]} if stored else
                               {"status": "refused", "error": {k: errors.get(n, {}).get(k) for k in ("code", "message")}})
-        for i, p in enumerate(plan):
-            if isinstance(p, TrackerError):
-                outcome: dict[str, Any] = {"status": "refused", "error": {"code": p.code, "message": p.message}}
-            elif p.existing:
-                outcome = {"eventID": p.source_event, "status": "existing", "event_id": p.event_id}
+        for i, one in enumerate(plan):
+            if isinstance(one, TrackerError):
+                outcome: dict[str, Any] = {"status": "refused", "error": {"code": one.code, "message": one.message}}
+            elif one.existing:
+                outcome = {"eventID": one.source_event, "status": "existing", "event_id": one.event_id}
             else:
-                outcome = {"eventID": p.source_event, **results[i]}
+                outcome = {"eventID": one.source_event, **results[i]}
             refused += outcome["status"] == "refused"
             _echo(start + i, chunk[i], outcome)
     click.echo(f"{len(events)} events, {refused} refused", err=True)

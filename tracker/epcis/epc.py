@@ -7,6 +7,7 @@ exports therefore use Digital Link URIs, which need none."""
 from __future__ import annotations
 
 import re
+from typing import Mapping
 from urllib.parse import quote, unquote
 
 from ..errors import InvalidIdentifier
@@ -89,9 +90,9 @@ def gln_uri(gln: str, *, party: bool = False) -> str:
     return f"{DL_HOST}/{417 if party else 414}/{gln}"
 
 
-def location_uri(location: dict[str, str] | object) -> str:
+def location_uri(location: Mapping[str, str]) -> str:
     """A Waybill location as a URI: country and name (percent-encoded), so it survives a round trip."""
-    loc = dict(location)  # type: ignore[call-overload]
+    loc = dict(location)
     return f"{WAYBILL_NS}location:{loc['country']}:{quote(loc['name'], safe='')}"
 
 

@@ -102,8 +102,9 @@ def _locate(error: ValidationError) -> tuple[int | None, str]:
     parts = list(error.absolute_path)
     for prefix in _EVENT_PATHS:
         n = len(prefix)
-        if tuple(parts[:n]) == prefix and len(parts) > n and isinstance(parts[n], int):
-            return parts[n], _path(parts[n + 1:])
+        index = parts[n] if len(parts) > n else None
+        if tuple(parts[:n]) == prefix and isinstance(index, int):
+            return index, _path(parts[n + 1:]).replace("(root)", "(event)")
     return None, _path(parts)
 
 

@@ -105,7 +105,7 @@ class LedgerState:
         found: dict[str, tuple[str, str]] = {}
         for _, eid, st in events:
             src = st.raw.get("source_event")
-            if src in source_ids and src not in found:
+            if isinstance(src, str) and src in source_ids and src not in found:
                 found[src] = (st.actor, eid)
         wanted = {s for s in source_ids if s not in found and s.startswith("ni:///")}
         native = [(eid, st) for _, eid, st in events if "source_event" not in st.raw and st.type != "party"]

@@ -45,6 +45,7 @@ def wants_problem() -> bool:
 
 
 def problem(status: int, code: str, message: str, *, kind: str | None = None, **extra: Any) -> Response:
+    """An error answer in the shape the client asked for (module docstring)."""
     if wants_problem():
         body: dict[str, Any] = {"type": kind or _EXCEPTIONS.get(status, "epcisException:ImplementationException"),
                                 "title": message[:200], "status": status, "detail": message,
@@ -67,8 +68,8 @@ def _epcis_errors(view: F) -> F:
         except QueryParameterError as exc:
             return problem(400, exc.code, exc.message, kind="epcisException:QueryParameterException")
         except CaptureRefused as exc:
-            return problem(exc.http_status, exc.code, exc.message,
-                           **({"errors": [p.to_json() for p in exc.problems]} if exc.problems else {}))
+            extra: dict[str, Any] = {"errors": [p.to_json() for p in exc.problems]} if exc.problems else {}
+            return problem(exc.http_status, exc.code, exc.message, **extra)
         except TrackerError as exc:
             if exc.http_status >= 500:
                 raise  # storage trouble and integrity failures: the app's handler logs and words them
@@ -103,7 +104,7 @@ def epcis_events() -> Response:
                          now=_now())
     response = _json(doc)
     if page.next_token:
-        args = dict(request.args.to_dict(flat=True), nextPageToken=page.next_token)
+        args: dict[str, Any] = dict(request.args.to_dict(flat=True), nextPageToken=page.next_token)
         response.headers["Link"] = f'<{url_for("api.epcis_events", **args)}>; rel="next"'
     return response
 
