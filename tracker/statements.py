@@ -53,7 +53,7 @@ _GLN = re.compile(r"^\d{13}$")
 _PREFIX = re.compile(r"^\d{4,12}$")
 # source_event: the id of the event this statement records from another system (an EPCIS eventID), so a
 # re-import is recognised and an export gives the same id back.
-_SOURCE_EVENT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]{1,290}$")
+_SOURCE_EVENT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$")
 
 _COMMON = {"v", "type", "actor", "time", "location", "prev", "source_event"}
 _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
