@@ -150,7 +150,12 @@ def import_(ctx: click.Context, document: Any) -> None:
             part = dict(doc, epcisBody={"eventList": [chunk[i] for i, _ in todo]})
             part.pop("epcisHeader", None)
             envelope = sign_capture(part, [p for _, p in todo], session.keypair)
-            job = device.client.epcis_capture(envelope, behaviour="proceed")
+            try:
+                job = device.client.epcis_capture(envelope, behaviour="proceed")
+            except ApiError as exc:
+                if exc.retryable:
+                    raise
+                raise Refused(f"the server refused the document: {exc.message}", code=exc.code) from None
             errors = {e["index"]: e for e in job.get("errors", [])}
             for n, (i, p) in enumerate(todo):
                 stored = job["waybill:results"][n]

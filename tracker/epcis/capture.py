@@ -31,7 +31,7 @@ __all__ = ["CaptureRefused", "Capture", "verify_capture", "sign_capture", "STATE
            "MAX_EVENTS"]
 
 STATEMENTS = f"{WAYBILL_PREFIX}:statements"  # epcisHeader field: the signed statements, one per event
-MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 12 * 1024 * 1024  # base64 in a 16 MiB request body (WAYBILL_MAX_BODY_BYTES)
 MAX_EVENTS = 1000  # GS1-EPCIS-Capture-Limit
 
 

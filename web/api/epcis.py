@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar, cast
 from flask import Response, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from tracker.epcis.capture import MAX_DOCUMENT_BYTES, MAX_EVENTS, CaptureRefused, verify_capture
+from tracker.epcis.capture import MAX_EVENTS, CaptureRefused, verify_capture
 from tracker.epcis.epc import key_of_epc
 from tracker.epcis.export import exported_events, item_history, query_document
 from tracker.epcis.query import QueryParameterError, parse_query, run_query
@@ -130,7 +130,7 @@ def epcis_capture() -> Response:
     if behaviour not in ("rollback", "proceed"):
         raise InvalidInput("GS1-Capture-Error-Behaviour must be rollback or proceed", code="invalid_header",
                            field="GS1-Capture-Error-Behaviour")
-    body = json_body(max_bytes=MAX_DOCUMENT_BYTES + MAX_DOCUMENT_BYTES // 2)
+    body = json_body()  # the app's WAYBILL_MAX_BODY_BYTES; the document inside is capped by verify_capture
     led = ledger()
     now = _now()
     capture = verify_capture(led, body if isinstance(body, dict) else None, now=now)
