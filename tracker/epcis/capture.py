@@ -14,18 +14,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..dsse import Envelope, parse_envelope, sign_envelope
 from ..errors import InvalidInput, Rejected, TrackerError
 from ..keys import KeyPair, verifier_for
-from ..ledger import Ledger, party_from_record
 from ..statements import Statement, parse_statement, statement_bytes
 from .importer import Planned
 from .hashing import event_hash_ids
 from .mapping import Draft, draft_of_event
 from .schema import Problem, validate_document
 from .vocab import CONTEXT, PAYLOAD_TYPE, WAYBILL_PREFIX
+
+if TYPE_CHECKING:  # the server side only: a handheld builds captures without loading the ledger
+    from ..ledger import Ledger
 
 __all__ = ["CaptureRefused", "Capture", "verify_capture", "sign_capture", "STATEMENTS", "MAX_DOCUMENT_BYTES",
            "MAX_EVENTS"]
@@ -57,6 +59,8 @@ class Capture:
 
 
 def _signer(ledger: Ledger, env: Envelope, now: datetime) -> str:
+    from ..ledger import party_from_record
+
     for sig in env.signatures:
         with ledger.store.read() as txn:
             party_id = txn.party_for_keyid(sig.keyid)
