@@ -114,3 +114,39 @@ def test_the_standard_examples_are_refused_with_the_documented_reason(tmp_path: 
     got = [r.error.code if r.error else r.status for r in results]
     assert got == [c if c != "unknown_item_or_no_shipment" else "no_shipment" for c in codes]
     assert net.ledger.size() == size
+
+
+def test_the_standard_example_imports_and_round_trips_once_it_names_a_destination(tmp_path: Path) -> None:
+    """Example 9.6.1 lacks only a destination: with one added, its two events import (as two parties) and an
+    export gives back the standard's own eventIDs."""
+    from datetime import datetime, timezone
+
+    from tests.store.helpers import key_entry, party_envelope
+    from tracker.keys import keypair_from_seed
+
+    net = _network(tmp_path / "epcis.db")
+    since = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    keys = {pid: keypair_from_seed(pid.encode().ljust(32, b"-")) for pid in ("gs1-shipper", "gs1-receiver")}
+    for pid, role in (("gs1-shipper", "manufacturer"), ("gs1-receiver", "warehouse")):
+        net.ledger.append(party_envelope(_admin(), pid, roles=[role],
+                                         keys=[key_entry(keys[pid], not_before=since)], country="US"), now=NOW)
+    example = json.loads((b.DATA / "Example_9.6.1-ObjectEvent.jsonld").read_text())
+    shipping, receiving = event_list(example)
+    shipping["destinationList"] = [{"type": "possessing_party", "destination": b.party("gs1-receiver")}]
+    commissioning = b.commissioning(datetime(2005, 4, 1, tzinfo=timezone.utc), shipping["epcList"])
+    shipper_doc = dict(example, epcisBody={"eventList": [commissioning, shipping]})
+    receiver_doc = dict(example, epcisBody={"eventList": [receiving]})
+    assert {r.status for r in import_document(net.ledger, shipper_doc, key=keys["gs1-shipper"], now=NOW)} == {"created"}
+    assert {r.status for r in import_document(net.ledger, receiver_doc, key=keys["gs1-receiver"], now=NOW)} == {"created"}
+    doc = item_history(net.ledger, "01/10614141073464/21/2018", now=NOW)
+    _valid(doc)
+    ids = [e["eventID"] for e in _events(doc)]
+    assert ids[1:] == [shipping["eventID"], receiving["eventID"]]
+    reception = _events(doc)[2]
+    assert reception["bizLocation"] == {"id": "https://id.gs1.org/414/0012345111112"}  # the example's GLN, kept
+
+
+def _admin() -> Any:
+    from tests.conftest import fixed_key
+
+    return fixed_key("admin")
