@@ -21,7 +21,7 @@ from .hashing import event_hash_ids
 from .mapping import event_of_statement
 from .vocab import CONTEXT, EVENT_LINK, SCHEMA_VERSION, WAYBILL_PREFIX
 
-__all__ = ["ExportedEvent", "exported_events", "query_document", "item_history"]
+__all__ = ["ExportedEvent", "export_ids", "exported_events", "query_document", "item_history"]
 
 ExportedEvent = tuple[StoredEntry, Statement]
 
@@ -30,7 +30,7 @@ _hash_cache: "OrderedDict[str, str]" = OrderedDict()  # Waybill event id -> hash
 _cache_lock = threading.Lock()
 
 
-def _hash_ids(items: Sequence[ExportedEvent]) -> dict[str, str]:
+def export_ids(items: Sequence[ExportedEvent]) -> dict[str, str]:
     """The export ID of each event (source_event, else the cached or freshly computed hash ID)."""
     out: dict[str, str] = {}
     todo: list[ExportedEvent] = []
@@ -58,7 +58,7 @@ def _hash_ids(items: Sequence[ExportedEvent]) -> dict[str, str]:
 def exported_events(ledger: Ledger, items: Sequence[ExportedEvent], *, tree_size: int,
                     proofs: bool = True) -> list[dict[str, Any]]:
     """EPCIS events for stored entries, with their Waybill links (inclusion proofs at ``tree_size``)."""
-    ids = _hash_ids(items)
+    ids = export_ids(items)
     out = []
     for entry, st in items:
         event = event_of_statement(st, event_id=ids[entry.event_id])

@@ -18,7 +18,7 @@ from ..ledger import Ledger, statement_of_entry
 from ..statements import Statement
 from ..store.base import StoredEntry
 from .epc import key_of_epc
-from .export import ExportedEvent, _hash_ids
+from .export import ExportedEvent, export_ids
 from .vocab import DISPOSITION_OF_DECISION, SHAPE_OF_TYPE, SHAPES, cbv_word
 
 __all__ = ["EventQuery", "QueryParameterError", "parse_query", "run_query", "QueryPage", "SUPPORTED_PARAMETERS",
@@ -203,7 +203,7 @@ def run_query(ledger: Ledger, q: EventQuery, *, token: str | None = None) -> Que
         if _matches(q, st):
             found.append((entry, st))
     if q.event_ids is not None and found:
-        ids = _hash_ids(found)
+        ids = export_ids(found)
         found = [(e, st) for e, st in found if ids[e.event_id] in q.event_ids]
     return QueryPage(items=found, tree_size=size, checkpoint=checkpoint,
                      next_token=_token(next_start, size, q) if next_start is not None else None)
