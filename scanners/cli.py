@@ -193,6 +193,12 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(label)
 
 
+def _add_epcis() -> None:
+    from .epcis import epcis  # EPCIS 2.0 documents over the public API (scanners/epcis.py)
+
+    cli.add_command(epcis)
+
+
 # --- enroll ----------------------------------------------------------------------------------------
 
 @cli.command()
@@ -751,6 +757,9 @@ def queue_(device: Device, show_all: bool, as_json: bool, requeue: int | None, d
     if not as_json:
         counts = outbox.counts()
         click.echo(f"{counts[PENDING]} pending, {counts[REJECTED]} rejected, {counts[DELIVERED]} delivered")
+
+
+_add_epcis()
 
 
 def main() -> None:

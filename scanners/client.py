@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
@@ -120,14 +120,15 @@ class ApiClient:
 
     # --- transport ---------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, *, body: Any = None) -> requests.Response:
-        url = self.base + path
+    def _request(self, method: str, path: str, *, body: Any = None,
+                 headers: Mapping[str, str] | None = None) -> requests.Response:
+        url = (self.server + path) if path.startswith("/api/") else self.base + path
         try:
             if body is None:
-                return self.session.request(method, url, timeout=self.timeout)
+                return self.session.request(method, url, timeout=self.timeout, headers=dict(headers or {}))
             data = json.dumps(body, separators=(",", ":")).encode()
             return self.session.request(method, url, data=data, timeout=self.timeout,
-                                        headers={"Content-Type": "application/json"})
+                                        headers={"Content-Type": "application/json", **(headers or {})})
         except requests.Timeout as exc:
             raise ServerUnreachable(f"{self.server} did not answer in time ({method} {path})") from exc
         except requests.ConnectionError as exc:
@@ -135,8 +136,18 @@ class ApiClient:
         except requests.RequestException as exc:
             raise ServerUnreachable(f"request to {self.server} failed: {exc}") from exc
 
-    def _json(self, method: str, path: str, *, body: Any = None, ok: Sequence[int] = (200,)) -> tuple[int, Any]:
-        response = self._request(method, path, body=body)
+    def _json(self, method: str, path: str, *, body: Any = None, ok: Sequence[int] = (200,),
+              headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
+        response = self._response(method, path, body=body, ok=ok, headers=headers)
+        try:
+            return response.status_code, response.json()
+        except ValueError as exc:
+            raise ApiError(f"the server's answer to {method} {path} is not JSON", status=502,
+                           code="bad_answer") from exc
+
+    def _response(self, method: str, path: str, *, body: Any = None, ok: Sequence[int] = (200,),
+                  headers: Mapping[str, str] | None = None) -> requests.Response:
+        response = self._request(method, path, body=body, headers=headers)
         # Reads are safe to repeat: when the server asks us to slow down (lookups are rate-limited per
         # client), wait as told, a bounded number of times. Writes are retried by the outbox, in order.
         for _ in range(self.read_retries if method == "GET" else 0):
@@ -146,14 +157,10 @@ class ApiClient:
             if wait is None or wait > self.max_wait:
                 break
             self.sleep(wait)
-            response = self._request(method, path, body=body)
+            response = self._request(method, path, body=body, headers=headers)
         if response.status_code not in ok:
             raise _api_error(response)
-        try:
-            return response.status_code, response.json()
-        except ValueError as exc:
-            raise ApiError(f"the server's answer to {method} {path} is not JSON", status=502,
-                           code="bad_answer") from exc
+        return response
 
     # --- writes ------------------------------------------------------------------------------------
 
@@ -189,7 +196,32 @@ class ApiClient:
                 out.append(_result(r))
         return out
 
+    def epcis_capture(self, envelope: Envelope, *, behaviour: str = "rollback") -> dict[str, Any]:
+        """POST /epcis/capture: a party-signed EPCIS document with its signed statements. The capture job
+        (per-event results and errors). Raises ApiError when the document as a whole is refused."""
+        _, job = self._json("POST", "/epcis/capture", body=envelope.to_json(), ok=(202,),
+                            headers={"GS1-Capture-Error-Behaviour": behaviour})
+        if not isinstance(job, dict) or not isinstance(job.get("waybill:results"), list):
+            raise ApiError("the server's capture answer has no per-event results", status=502, code="bad_answer")
+        return job
+
     # --- reads -------------------------------------------------------------------------------------
+
+    def epcis_events(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """GET /epcis/events, every page (following Link rel=next): the EPCIS events, in ledger order."""
+        events: list[dict[str, Any]] = []
+        path: str | None = "/epcis/events?" + urlencode(params)
+        while path:
+            response = self._response("GET", path)
+            try:
+                doc = response.json()
+                events.extend(doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ApiError("the server's EPCIS answer is not a query document", status=502,
+                               code="bad_answer") from exc
+            link = response.links.get("next", {}).get("url")
+            path = urlsplit(link).path + "?" + urlsplit(link).query if link else None
+        return events
 
     def head(self, key: str | ItemKey | ContainerKey) -> str | None:
         """The event id to put in ``prev`` for ``key``, or None when the server has no event for it.

@@ -85,8 +85,9 @@ def _b64(value: Any, field: str) -> bytes:
         raise InvalidStatement(f"{field} is not valid base64", field=field) from exc
 
 
-def parse_envelope(doc: Any) -> Envelope:
-    """A DSSE envelope from its JSON form (a dict, str or bytes). Checks shape only, not signatures."""
+def parse_envelope(doc: Any, *, payload_type: str = PAYLOAD_TYPE, max_payload: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """A DSSE envelope from its JSON form (a dict, str or bytes). Checks shape only, not signatures.
+    ``payload_type``/``max_payload``: other envelopes than statements (a party-signed EPCIS document)."""
     if isinstance(doc, (bytes, bytearray)):
         try:
             doc = doc.decode("utf-8")
@@ -102,13 +103,13 @@ def parse_envelope(doc: Any) -> Envelope:
     unknown = set(doc) - {"payloadType", "payload", "signatures"}
     if unknown:
         raise InvalidStatement(f"unknown envelope field {sorted(unknown)[0]!r}", field="envelope")
-    if doc.get("payloadType") != PAYLOAD_TYPE:
-        raise InvalidStatement(f"payloadType must be {PAYLOAD_TYPE!r}", field="payloadType")
+    if doc.get("payloadType") != payload_type:
+        raise InvalidStatement(f"payloadType must be {payload_type!r}", field="payloadType")
     payload = _b64(doc.get("payload"), "payload")
     if not payload:
         raise InvalidStatement("payload is empty", field="payload")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise InvalidStatement(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes", field="payload")
+    if len(payload) > max_payload:
+        raise InvalidStatement(f"payload is larger than {max_payload} bytes", field="payload")
     sigs_doc = doc.get("signatures")
     if not isinstance(sigs_doc, list) or not sigs_doc:
         raise InvalidStatement("signatures must be a non-empty list", field="signatures")
@@ -125,4 +126,4 @@ def parse_envelope(doc: Any) -> Envelope:
         if len(sig) != 64:
             raise InvalidStatement("an Ed25519 signature is 64 bytes", field="signatures.sig")
         sigs.append(Signature(keyid=kid, sig=sig))
-    return Envelope(payload_type=PAYLOAD_TYPE, payload=payload, signatures=tuple(sigs))
+    return Envelope(payload_type=payload_type, payload=payload, signatures=tuple(sigs))

@@ -90,11 +90,13 @@ class Ledger:
             raise result
         return result
 
-    def append_batch(self, envelopes: Sequence[Any], *, now: datetime) -> list[AppendResult | TrackerError]:
+    def append_batch(self, envelopes: Sequence[Any], *, now: datetime,
+                     all_or_nothing: bool = False) -> list[AppendResult | TrackerError]:
         """Admit several envelopes in order in one transaction; each gets a result or its own error.
         Later envelopes may build on earlier ones (commission then ship). Nothing is half-written:
-        a crash before commit stores none of them, after commit all admitted ones."""
-        return self._append(envelopes, now=now, admit=True)
+        a crash before commit stores none of them, after commit all admitted ones.
+        ``all_or_nothing``: if any envelope is refused, none is stored (the new ones report ``rolled_back``)."""
+        return self._append(envelopes, now=now, admit=True, all_or_nothing=all_or_nothing)
 
     def import_envelopes(self, envelopes: Sequence[Any], *, now: datetime) -> list[AppendResult | TrackerError]:
         """An operator's import of statements recorded elsewhere: stored as evidence after shape checks only
@@ -102,7 +104,8 @@ class Ledger:
         forged import is flagged, never trusted. Not reachable from the HTTP API."""
         return self._append(envelopes, now=now, admit=False)
 
-    def _append(self, envelopes: Sequence[Any], *, now: datetime, admit: bool) -> list[AppendResult | TrackerError]:
+    def _append(self, envelopes: Sequence[Any], *, now: datetime, admit: bool,
+                all_or_nothing: bool = False) -> list[AppendResult | TrackerError]:
         if self.signing_key is None:
             raise InvalidInput("this ledger handle is read-only (no ledger signing key)", code="read_only")
         if len(envelopes) > MAX_BATCH:
@@ -152,6 +155,10 @@ class Ledger:
                 adm.new_events[eid] = (index, st)
                 adm.new_keys.update(st.keys_touched)
                 results.append(AppendResult(event_id=eid, leaf_index=index, created=True))
+            if all_or_nothing and any(isinstance(r, TrackerError) for r in results):
+                return [Rejected("not stored: another envelope of this all-or-nothing batch was refused",
+                                 code="rolled_back") if isinstance(r, AppendResult) and r.created else r
+                        for r in results]
             if admitted:
                 frontier = merkle.CompactRange.from_store(size, txn.nodes)
                 self._commit(txn, admitted, frontier, now=now)

@@ -59,8 +59,11 @@ MAX_DEPTH = 8
 
 EVENT_ID = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
 NO_PREV_TYPES = frozenset({"party", "licence", "commission"})
+# source_event: the id of the event this statement records from another system (an EPCIS eventID), so a
+# re-import is recognised and an export gives the same id back.
+_SOURCE_EVENT = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+\Z")
 
-_COMMON = {"v", "type", "actor", "time", "location", "prev"}
+_COMMON = {"v", "type", "actor", "time", "location", "prev", "source_event"}
 _EXTRA: Mapping[str, tuple[set[str], set[str]]] = {  # type -> (required, optional)
     "party": ({"party"}, set()),
     "licence": ({"licensee", "gs1_prefixes", "not_before"}, {"not_after"}),
@@ -253,6 +256,10 @@ def parse_statement(payload: bytes) -> Statement:
     if missing:
         raise InvalidStatement(f"{missing[0]} is required for a {stype} statement", field=missing[0])
     actor = _party_id(doc["actor"], "actor")
+    if "source_event" in doc and (not isinstance(doc["source_event"], str) or len(doc["source_event"]) > 300
+                                  or not _SOURCE_EVENT.fullmatch(doc["source_event"])):
+        raise InvalidStatement("source_event must be a URI of at most 300 printable ASCII characters",
+                               field="source_event")
     when = parse_time(doc["time"])
     location = _location(doc["location"])
     kw: dict[str, Any] = {}

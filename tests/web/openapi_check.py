@@ -45,7 +45,7 @@ class OpenApi:
         content = self._resolve(pointer)["content"]
         assert mimetype in content, f"{method.upper()} {template} {status}: {mimetype} is not documented"
         schema_pointer = f"{pointer}/content/{_escape(mimetype)}/schema"
-        if mimetype == "application/json":
+        if mimetype == "application/json" or mimetype.endswith("+json"):
             body = response.get_json() if hasattr(response, "get_json") else response.json()
         else:
             body = response.get_data(as_text=True) if hasattr(response, "get_data") else response.text

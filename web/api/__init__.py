@@ -6,6 +6,6 @@ from ..routing import use_serial_path
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 use_serial_path(bp)  # before the views add their rules
 
-from . import views  # noqa: E402,F401  (routes register on import)
+from . import epcis, views  # noqa: E402,F401  (routes register on import)
 
 __all__ = ["bp"]

@@ -342,6 +342,8 @@ _PATHS: dict[str, Any] = {
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
+    from .epcis_openapi import EPCIS_PATHS, EPCIS_SCHEMAS  # the EPCIS 2.0 routes (web/api/epcis.py)
+
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -350,8 +352,8 @@ def _document() -> dict[str, Any]:
                                 "{\"error\": {\"code\", \"message\"}}. Writes are DSSE envelopes signed by the "
                                 "party making the statement; reads are public."},
         "servers": [{"url": "/api/v1"}],
-        "paths": _PATHS,
-        "components": {"schemas": _SCHEMAS, "responses": _RESPONSES},
+        "paths": {**_PATHS, **EPCIS_PATHS},
+        "components": {"schemas": {**_SCHEMAS, **EPCIS_SCHEMAS}, "responses": _RESPONSES},
     }
 
 
