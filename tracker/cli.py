@@ -30,8 +30,13 @@ __all__ = ["main", "cli"]
 EXIT_REFUSED, EXIT_ERROR = 1, 3
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+def _now(ledger: Any = None) -> datetime:
+    """The time to record and judge by: with a ledger, never behind what it already recorded (tracker/clock.py)."""
+    if ledger is None:
+        return datetime.now(timezone.utc)
+    from .clock import ledger_clock
+
+    return ledger_clock(ledger.store).now()
 
 
 def _fail(exc: TrackerError, code: int = EXIT_ERROR) -> None:
@@ -145,7 +150,7 @@ def party() -> None:
 def _append_party(ledger, admin_key, doc: dict) -> None:
     from .signing import sign_statement
 
-    result = ledger.append(sign_statement(doc, admin_key), now=_now())
+    result = ledger.append(sign_statement(doc, admin_key), now=_now(ledger))
     click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
 
 
@@ -173,7 +178,7 @@ def party_add(party_id: str, name: str, country: str, roles: tuple[str, ...], ke
 
     ledger = open_ledger()
     admin = _load_key(admin_key, passphrase_file)
-    now = _now().replace(microsecond=0)
+    now = _now(ledger).replace(microsecond=0)
     records: dict[str, dict[str, str]] = {}
     try:
         existing = ledger.party(party_id)
@@ -208,7 +213,7 @@ def party_revoke(party_id: str, keyid: str, at: str | None, admin_key: str, pass
     ledger = open_ledger()
     admin = _load_key(admin_key, passphrase_file)
     existing = ledger.party(party_id)
-    when = parse_time(at, "--at") if at else _now().replace(microsecond=0)
+    when = parse_time(at, "--at") if at else _now(ledger).replace(microsecond=0)
     if existing.key(keyid) is None:
         raise click.BadParameter(f"{party_id} has no key {keyid}", param_hint="--keyid")
     records = []
@@ -218,7 +223,7 @@ def party_revoke(party_id: str, keyid: str, at: str | None, admin_key: str, pass
         if revoked:
             rec["revoked_at"] = format_time(revoked)
         records.append(rec)
-    doc = party_statement(admin="admin", time=_now().replace(microsecond=0), location=_admin_location(ledger),
+    doc = party_statement(admin="admin", time=_now(ledger).replace(microsecond=0), location=_admin_location(ledger),
                           party_id=party_id, name=existing.name, country=existing.country, roles=existing.roles,
                           keys=records, gs1_prefixes=existing.gs1_prefixes)
     _append_party(ledger, admin, doc)
@@ -300,7 +305,7 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
     prev = None
     if stype != "commission":
         prev = {k: h for k in keys + ([cont] if cont else []) if (h := head(ledger, k)) is not None}
-    now = _now()
+    now = _now(ledger)
     doc = new_statement(stype, actor=actor, time=parse_time(when, "--time") if when else now.replace(microsecond=0),
                         location={"name": location_name or who.name, "country": country or who.country},
                         prev=prev, **fields)
@@ -317,7 +322,7 @@ def import_(file) -> None:
     ledger = open_ledger()
     bad = 0
     for start in range(0, len(envelopes), 1000):
-        for res in ledger.import_envelopes(envelopes[start:start + 1000], now=_now()):
+        for res in ledger.import_envelopes(envelopes[start:start + 1000], now=_now(ledger)):
             if isinstance(res, TrackerError):
                 bad += 1
                 click.echo(json.dumps({"error": {"code": res.code, "message": res.message}}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -17,6 +17,7 @@ from tracker.ledger import AppendResult
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
+from .. import now as server_now
 from ..security import public_lookup
 from . import bp
 from .body import json_body
@@ -26,7 +27,7 @@ _INT = re.compile(r"^[0-9]{1,19}$")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 def _text(body: str) -> Response:

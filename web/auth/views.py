@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify, redirect, render_template, request, session, url_for
@@ -12,13 +12,14 @@ from tracker import accounts
 from tracker.errors import InvalidInput
 
 from .. import ledger
+from .. import now as server_now
 from ..api.body import json_body
 from . import Account, bp, current_account, home_for, requires, safe_next
 from .forms import LoginForm, LogoutForm
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 @bp.app_context_processor
