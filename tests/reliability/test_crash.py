@@ -28,8 +28,8 @@ from tests.reliability.harness import (REPO, SOAK, CheckpointWatcher, Installati
 
 pytestmark = pytest.mark.slow
 
-SERVER_ROUNDS = 30 if SOAK else 6
-WRITER_ROUNDS = 20 if SOAK else 4
+SERVER_ROUNDS = 60 if SOAK else 6
+WRITER_ROUNDS = 40 if SOAK else 4  # the soak: 100 kill -9 trials per backend
 ITEMS_PER_BATCH = 60  # 240 envelopes per batch
 WRITER_BATCHES, WRITER_ITEMS = 8, 40  # a writer round: 8 batches of 160 envelopes
 PARTIES = {"crash-mk": {"roles": ["manufacturer"]}, "crash-wh": {"roles": ["warehouse", "retailer"]}}
