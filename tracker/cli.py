@@ -1,7 +1,7 @@
 """`tracker`: the operator's command line (SPEC §6).
 
-Exit codes: 0 success; 1 refused or failed verification (`record`, `verify`, `party`); 2 usage error;
-3 any other error. `lookup` exits 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error.
+Exit codes: 0 success; 1 refused or failed verification (`record`, `verify`, `party`, `restore`); 2 usage
+error; 3 any other error. `lookup` exits 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error.
 Commands from other packages (the web app's `serve`, the scanners' `label`) plug in through the
 ``waybill.cli`` entry-point group, so the core never imports them.
 """
@@ -378,6 +378,39 @@ def verify() -> None:
 def checkpoint() -> None:
     """Print the latest signed checkpoint (C2SP tlog-checkpoint)."""
     click.echo(open_ledger(writable=False).checkpoint(), nl=False)
+
+
+@cli.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-keys", is_flag=True, help="Leave the private key files out (e.g. a copy an auditor only "
+                                              "verifies); a restore from it can verify and serve but not append.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def backup_cmd(file: Path, no_keys: bool, force: bool) -> None:
+    """Write a consistent online copy of the ledger (and this home's config and keys) to FILE while writes go
+    on: SQLite through its backup API, PostgreSQL through pg_dump from one snapshot. FILE holds the private
+    keys unless --no-keys: it is written mode 0600; keep it as safe as the keys. Progress goes to stderr."""
+    from .backup import backup, describe, write_progress
+
+    info = backup(load_config(), file, now=_now(), include_keys=not no_keys, overwrite=force,
+                  progress=write_progress(sys.stderr))
+    click.echo(f"backup written: {file} ({describe(info)})")
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def restore_cmd(file: Path) -> None:
+    """Restore a `tracker backup` FILE into this home's ledger database, which must be empty (a restore never
+    overwrites a ledger). Key files missing from the home are installed from FILE; one that differs is a
+    refusal. Afterwards the ledger must serve the checkpoint FILE recorded; run `tracker verify` for the full
+    audit. Exit 1 when refused (non-empty ledger, damaged FILE, mismatched keys), 3 on other errors."""
+    from .backup import RestoreRefused, describe, restore, write_progress
+
+    try:
+        info = restore(load_config(), file, progress=write_progress(sys.stderr))
+    except RestoreRefused as exc:
+        _fail(exc, EXIT_REFUSED)
+    click.echo(f"restored: {describe(info)}")
+    click.echo("next: `tracker verify` re-checks every signature and hash")
 
 
 @cli.command()
