@@ -1,7 +1,7 @@
 """`tracker`: the operator's command line (SPEC §6).
 
-Exit codes: 0 success; 1 refused or failed verification (`record`, `verify`, `party`); 2 usage error;
-3 any other error. `lookup` exits 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error.
+Exit codes: 0 success; 1 refused or failed verification (`record`, `verify`, `party`, `restore`); 2 usage
+error; 3 any other error. `lookup` exits 0 genuine, 1 suspicious, 2 likely_counterfeit, 3 error.
 Commands from other packages (the web app's `serve`, the scanners' `label`) plug in through the
 ``waybill.cli`` entry-point group, so the core never imports them.
 """
@@ -30,8 +30,13 @@ __all__ = ["main", "cli"]
 EXIT_REFUSED, EXIT_ERROR = 1, 3
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+def _now(ledger: Any = None) -> datetime:
+    """The time to record and judge by: with a ledger, never behind what it already recorded (tracker/clock.py)."""
+    if ledger is None:
+        return datetime.now(timezone.utc)
+    from .clock import ledger_clock
+
+    return ledger_clock(ledger.store).now()
 
 
 def _fail(exc: TrackerError, code: int = EXIT_ERROR) -> None:
@@ -145,7 +150,7 @@ def party() -> None:
 def _append_party(ledger, admin_key, doc: dict) -> None:
     from .signing import sign_statement
 
-    result = ledger.append(sign_statement(doc, admin_key), now=_now())
+    result = ledger.append(sign_statement(doc, admin_key), now=_now(ledger))
     click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
 
 
@@ -173,7 +178,7 @@ def party_add(party_id: str, name: str, country: str, roles: tuple[str, ...], ke
 
     ledger = open_ledger()
     admin = _load_key(admin_key, passphrase_file)
-    now = _now().replace(microsecond=0)
+    now = _now(ledger).replace(microsecond=0)
     records: dict[str, dict[str, str]] = {}
     try:
         existing = ledger.party(party_id)
@@ -208,7 +213,7 @@ def party_revoke(party_id: str, keyid: str, at: str | None, admin_key: str, pass
     ledger = open_ledger()
     admin = _load_key(admin_key, passphrase_file)
     existing = ledger.party(party_id)
-    when = parse_time(at, "--at") if at else _now().replace(microsecond=0)
+    when = parse_time(at, "--at") if at else _now(ledger).replace(microsecond=0)
     if existing.key(keyid) is None:
         raise click.BadParameter(f"{party_id} has no key {keyid}", param_hint="--keyid")
     records = []
@@ -218,7 +223,7 @@ def party_revoke(party_id: str, keyid: str, at: str | None, admin_key: str, pass
         if revoked:
             rec["revoked_at"] = format_time(revoked)
         records.append(rec)
-    doc = party_statement(admin="admin", time=_now().replace(microsecond=0), location=_admin_location(ledger),
+    doc = party_statement(admin="admin", time=_now(ledger).replace(microsecond=0), location=_admin_location(ledger),
                           party_id=party_id, name=existing.name, country=existing.country, roles=existing.roles,
                           keys=records, gs1_prefixes=existing.gs1_prefixes)
     _append_party(ledger, admin, doc)
@@ -311,7 +316,7 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
                 prev[k] = latest
             elif not (stype == "aggregate" and k == cont):  # only an aggregate's new container has no history
                 raise Rejected(f"{k} is not a known item or container", code="unknown_item", field="items")
-    now = _now()
+    now = _now(ledger)
     doc = new_statement(stype, actor=actor, time=parse_time(when, "--time") if when else now.replace(microsecond=0),
                         location={"name": location_name or who.name, "country": country or who.country},
                         prev=prev, **fields)
@@ -332,7 +337,7 @@ def import_(file) -> None:
     ledger = open_ledger()
     bad = 0
     for start in range(0, len(envelopes), 1000):
-        for res in ledger.import_envelopes(envelopes[start:start + 1000], now=_now()):
+        for res in ledger.import_envelopes(envelopes[start:start + 1000], now=_now(ledger)):
             if isinstance(res, TrackerError):
                 bad += 1
                 click.echo(json.dumps({"error": {"code": res.code, "message": res.message}}))
@@ -438,6 +443,39 @@ def verify_proof(file: str, policy_file: str | None, vkey: str | None) -> None:
         click.echo(f"  #{step['leaf_index']:<8} {step['time']}  {step['type']:<12} signed by {step['actor']}")
     click.echo(result.summary())
     sys.exit(0 if result.ok and result.quorum_met else EXIT_REFUSED)
+
+
+@cli.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-keys", is_flag=True, help="Leave the private key files out (e.g. a copy an auditor only "
+                                              "verifies); a restore from it can verify and serve but not append.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def backup_cmd(file: Path, no_keys: bool, force: bool) -> None:
+    """Write a consistent online copy of the ledger (and this home's config and keys) to FILE while writes go
+    on: SQLite through its backup API, PostgreSQL through pg_dump from one snapshot. FILE holds the private
+    keys unless --no-keys: it is written mode 0600; keep it as safe as the keys. Progress goes to stderr."""
+    from .backup import backup, describe, write_progress
+
+    info = backup(load_config(), file, now=_now(), include_keys=not no_keys, overwrite=force,
+                  progress=write_progress(sys.stderr))
+    click.echo(f"backup written: {file} ({describe(info)})")
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def restore_cmd(file: Path) -> None:
+    """Restore a `tracker backup` FILE into this home's ledger database, which must be empty (a restore never
+    overwrites a ledger). Key files missing from the home are installed from FILE; one that differs is a
+    refusal. Afterwards the ledger must serve the checkpoint FILE recorded; run `tracker verify` for the full
+    audit. Exit 1 when refused (non-empty ledger, damaged FILE, mismatched keys), 3 on other errors."""
+    from .backup import RestoreRefused, describe, restore, write_progress
+
+    try:
+        info = restore(load_config(), file, progress=write_progress(sys.stderr))
+    except RestoreRefused as exc:
+        _fail(exc, EXIT_REFUSED)
+    click.echo(f"restored: {describe(info)}")
+    click.echo("next: `tracker verify` re-checks every signature and hash")
 
 
 @cli.command()

@@ -38,12 +38,12 @@ def licence(key_file: str, licensee: str, prefixes: tuple[str, ...], not_before:
     if actor is None:
         raise Rejected(f"key {key.keyid} is not registered to any party", code="unknown_key", field="--key")
     owner = ledger.party(actor)
-    now = _now().replace(microsecond=0)
+    now = _now(ledger).replace(microsecond=0)
     fields = {"licensee": licensee, "gs1_prefixes": list(prefixes),
               "not_before": format_time(parse_time(not_before, "--not-before")) if not_before else format_time(now)}
     if not_after:
         fields["not_after"] = format_time(parse_time(not_after, "--not-after"))
     doc = new_statement("licence", actor=actor, time=now, location={"name": owner.name, "country": owner.country},
                         **fields)
-    result = ledger.append(sign_statement(doc, key), now=_now())
+    result = ledger.append(sign_statement(doc, key), now=_now(ledger))
     click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))

@@ -9,13 +9,15 @@ Settings come from the environment (see ``web.settings``) unless ``test_config``
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Mapping
 
 from flask import Flask, current_app
 
+from tracker.clock import Clock, ledger_clock
 from tracker.ledger import Ledger
 
-__all__ = ["create_app", "ledger"]
+__all__ = ["create_app", "ledger", "now"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -52,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                         retention_days=int(app.config["WAYBILL_SCAN_RETENTION_DAYS"]))
     app.extensions["waybill_scans"] = ScanRecorder(ledger_handle.store, policy=policy,
                                                    flush_seconds=float(app.config["WAYBILL_SCAN_FLUSH_SECONDS"]))
+    app.extensions["waybill_clock"] = ledger_clock(ledger_handle.store)
 
     hops = int(app.config.get("WAYBILL_PROXY_HOPS") or 0)
     if hops:
@@ -95,3 +98,10 @@ def policy() -> Any:
 def ledger() -> Ledger:
     """The ledger the current app serves."""
     return current_app.extensions["waybill"]
+
+
+def now() -> datetime:
+    """The server's time for everything the app records or judges (never behind what the ledger already
+    recorded, never backwards within the process: tracker/clock.py)."""
+    clock: Clock = current_app.extensions["waybill_clock"]
+    return clock.now()

@@ -168,10 +168,11 @@ def _ledger_for_cli() -> Any:
         raise click.ClickException(exc.message) from exc
 
 
-def _now() -> Any:
-    from datetime import datetime, timezone
+def _now(led: Any) -> Any:
+    """Never behind what the ledger already recorded (tracker/clock.py)."""
+    from tracker.clock import ledger_clock
 
-    return datetime.now(timezone.utc)
+    return ledger_clock(led.store).now()
 
 
 def _read_password(password_file: str | None, *, confirm: bool = True) -> str:
@@ -202,7 +203,7 @@ def user_create(username: str, party_id: str, role: str, password_file: str | No
     led = _ledger_for_cli()
     try:
         created = accounts.create_user(led, username=username, password=_read_password(password_file),
-                                       party_id=party_id, role=role, now=_now())
+                                       party_id=party_id, role=role, now=_now(led))
     except TrackerError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"created {created.username}: {created.role} of {created.party_id}")
@@ -272,7 +273,7 @@ def user_approve(keyid: str, admin_key: str) -> None:
         raise click.ClickException(f"no pending device with key id {keyid} (see `tracker user list`)")
     try:
         key = read_key_file(admin_key, passphrase=read_passphrase())
-        result = accounts.approve_device_with_key(led, pending[0].id, admin_key=key, now=_now())
+        result = accounts.approve_device_with_key(led, pending[0].id, admin_key=key, now=_now(led))
     except TrackerError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"approved {keyid} for {pending[0].party_id}: {result.event_id}")
@@ -300,7 +301,7 @@ def note_add(event_id: str, salt: str, note_file: str | None) -> None:
     text = Path(note_file).read_text() if note_file else sys.stdin.read()
     led = _ledger_for_cli()
     try:
-        stored = store_note(led, event_id=event_id, note=text.rstrip("\n"), salt=salt, now=_now())
+        stored = store_note(led, event_id=event_id, note=text.rstrip("\n"), salt=salt, now=_now(led))
     except TrackerError as exc:
         raise click.ClickException(exc.message) from exc
     finally:

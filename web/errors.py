@@ -25,6 +25,7 @@ _HTTP_CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "unavailable",
+    507: "storage_full",
 }
 _HTTP_MESSAGES = {
     404: "There is nothing at this address.",
@@ -40,10 +41,13 @@ _TITLES = {
     429: "Too many requests",
     500: "Something went wrong on our side",
     503: "Temporarily unavailable",
+    507: "Temporarily unable to record",
 }
 
 _SERVER_MESSAGES = {
     "storage_unavailable": "The ledger database is temporarily unavailable. Please try again shortly.",
+    "storage_full": "The ledger's storage is full, so nothing new can be recorded: nothing was written. "
+                    "Looking items up still works. Please try again later; the operator has been alerted.",
     "ledger_integrity_failure": "The ledger failed an integrity check; the operator has been alerted.",
 }
 _CODE_TITLES = {
@@ -89,9 +93,9 @@ def handle_error(exc: Exception) -> Response | HTTPException:
                 exc.code, "Something went wrong on our side. Please try again later."))
         else:
             response = error_response(exc.http_status, exc.code, exc.message)
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after = getattr(exc, "retry_after", None)  # rate limits and storage faults say when to try again
         if retry_after:
-            response.headers["Retry-After"] = str(retry_after)
+            response.headers["Retry-After"] = str(int(retry_after))
         return response
     if isinstance(exc, CSRFError):
         return error_response(400, "csrf_failed", "The form expired or was not sent from this site. "

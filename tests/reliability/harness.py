@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -403,6 +404,34 @@ class CheckpointWatcher:
         r = requests.get(f"{base}/api/v1/checkpoint", timeout=timeout)
         assert r.status_code == 200, r.text
         return self.observe(r.text)
+
+
+class Poller(threading.Thread):
+    """A client fetching (and verifying) the checkpoint over and over, through crashes and restarts."""
+
+    def __init__(self, watcher: CheckpointWatcher, server: Server) -> None:
+        super().__init__(daemon=True)
+        self.watcher, self.server = watcher, server
+        self.halt = threading.Event()
+        self.errors: list[str] = []
+        self.fetched = 0
+        self.statuses: Counter = Counter()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            try:
+                r = requests.get(f"{self.server.base}/api/v1/checkpoint", timeout=5)
+                self.statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    self.watcher.observe(r.text)
+                    self.fetched += 1
+            except requests.RequestException:
+                pass  # the server is down: that is the point
+            except AssertionError as exc:
+                self.errors.append(str(exc))
+            except Exception as exc:  # a checkpoint that does not verify
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.halt.wait(0.02)
 
 
 def b64(data: bytes) -> str:

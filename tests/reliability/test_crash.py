@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 import requests
 
-from tests.reliability.harness import (REPO, SOAK, CheckpointWatcher, Installation, RawDb, Server,
+from tests.reliability.harness import (REPO, SOAK, CheckpointWatcher, Installation, Poller, RawDb, Server,
                                        assert_dense_and_acknowledged, journey, ledger_state, now, post_json,
                                        register_parties, verify_cli, verify_consistent)
 
 pytestmark = pytest.mark.slow
 
-SERVER_ROUNDS = 30 if SOAK else 6
-WRITER_ROUNDS = 20 if SOAK else 4
+SERVER_ROUNDS = 60 if SOAK else 6
+WRITER_ROUNDS = 40 if SOAK else 4  # the soak: 100 kill -9 trials per backend
 ITEMS_PER_BATCH = 60  # 240 envelopes per batch
 WRITER_BATCHES, WRITER_ITEMS = 8, 40  # a writer round: 8 batches of 160 envelopes
 PARTIES = {"crash-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}, "crash-wh": {"roles": ["warehouse", "retailer"]}}
@@ -63,32 +63,6 @@ def event_ids(batch: list[dict[str, Any]]) -> list[str]:
     import hashlib
 
     return ["sha256:" + hashlib.sha256(base64.b64decode(e["payload"])).hexdigest() for e in batch]
-
-
-class Poller(threading.Thread):
-    """A client fetching (and verifying) the checkpoint over and over, through crashes and restarts."""
-
-    def __init__(self, watcher: CheckpointWatcher, server: Server) -> None:
-        super().__init__(daemon=True)
-        self.watcher, self.server = watcher, server
-        self.halt = threading.Event()
-        self.errors: list[str] = []
-        self.fetched = 0
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            try:
-                r = requests.get(f"{self.server.base}/api/v1/checkpoint", timeout=5)
-                if r.status_code == 200:
-                    self.watcher.observe(r.text)
-                    self.fetched += 1
-            except requests.RequestException:
-                pass  # the server is down: that is the point
-            except AssertionError as exc:
-                self.errors.append(str(exc))
-            except Exception as exc:  # a checkpoint that does not verify
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            self.halt.wait(0.02)
 
 
 def check_round(inst: Installation, acks: dict[str, int], others: list[str], inflight: list[str]) -> str:

@@ -12,14 +12,14 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..errors import TrackerError
 from ..merkle import NodeId
 from .base import StoredCheckpoint, StoredEntry
 from .models import CheckpointRow, Entry, KeyEvent, MerkleNode, Meta, Party, PartyKey, PartyPrefix, ScanCount
 
-__all__ = ["SqlStore", "migrate", "StorageError"]
+__all__ = ["SqlStore", "migrate", "StorageError", "StorageFull"]
 
 _ADVISORY_LOCK = 0x57415942  # "WAYB"
 entries = Entry.__table__
@@ -34,8 +34,69 @@ meta_table = Meta.__table__
 
 
 class StorageError(TrackerError):
+    """The database cannot be reached or cannot answer right now: nothing was written, try again."""
+
     code = "storage_unavailable"
     http_status = 503
+    retry_after = 5  # seconds: a restarting database server is usually back within that
+
+
+class StorageFull(StorageError):
+    """The database has no room for the write (disk or quota full): nothing was written; reads still work."""
+
+    code = "storage_full"
+    http_status = 507
+    retry_after = 60  # someone has to free space first
+
+
+_SQLITE_FULL = 13  # SQLITE_FULL (the primary code; extended codes keep it in the low byte)
+_PG_DISK_FULL = "53100"  # disk_full
+
+
+def _dbapi_errors() -> tuple[type[BaseException], ...]:
+    """The drivers' own errors: the lookup path's plain DB-API cursors (``SqlTxn._rows``) raise them unwrapped."""
+    import sqlite3
+
+    found: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency, but SQLite needs nothing else
+        pass
+    else:
+        found += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(found)
+
+
+_DRIVER_ERRORS = _dbapi_errors()
+
+
+def _is_full(orig: BaseException | None) -> bool:
+    import errno
+
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+        return True
+    if getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    return isinstance(orig, OSError) and orig.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_error(exc: BaseException, where: str) -> StorageError:
+    """The one mapping from a database failure to what callers see: ``storage_full`` (507) when there is no
+    room left, ``storage_unavailable`` (503) for everything else (server down or restarting, connection
+    dropped, locked). The message keeps the driver's words for the operator's log; the web layer shows
+    clients only a fixed sentence."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if _is_full(orig):
+        return StorageFull(f"database {where} is out of space: {orig}")
+    return StorageError(f"database {where} is unavailable: {orig}")
+
+
+def _storage_fault(exc: BaseException) -> bool:
+    """True for errors that mean the database is unreachable, restarting or full, not a bug in a query."""
+    if isinstance(exc, (OperationalError, InterfaceError)) or isinstance(exc, _DRIVER_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _entry(row) -> StoredEntry:
@@ -398,28 +459,44 @@ class SqlStore:
         except Exception:
             return "<database>"
 
+    def _connect(self, engine: Engine) -> Connection:
+        """A connection, retried once: a pooled connection that broke (the server restarted) is dropped by
+        ``pool_pre_ping`` and replaced, and a fresh connect that fails once is tried again before the caller
+        is told the database is unavailable. Only connecting is retried; a transaction that fails part-way
+        is never replayed here (the caller sees a 503 and retries; appends are idempotent by event id)."""
+        try:
+            return engine.connect()
+        except SQLAlchemyError as exc:
+            if not _storage_fault(exc):
+                raise
+            return engine.connect()
+
     @contextmanager
     def read(self) -> Iterator[SqlTxn]:
         """One consistent snapshot. SQLite's read transaction in WAL mode is one already; PostgreSQL's default
         READ COMMITTED would let each statement see later commits (an audit reading the tree size and the
         checkpoints at different moments reported honest ledgers as tampered), so reads run REPEATABLE READ."""
         try:
-            with self._reader.connect() as conn, conn.begin():
+            with self._connect(self._reader) as conn, conn.begin():
                 if not self.is_sqlite:
                     conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield SqlTxn(conn)
-        except OperationalError as exc:
-            raise StorageError(f"database {self.safe_url} is unavailable: {exc.orig}") from exc
+        except Exception as exc:
+            if not _storage_fault(exc):
+                raise
+            raise storage_error(exc, self.safe_url) from exc
 
     @contextmanager
     def write(self) -> Iterator[SqlTxn]:
         try:
-            with self._writer.connect() as conn, conn.begin():
+            with self._connect(self._writer) as conn, conn.begin():
                 if not self.is_sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
                 yield SqlTxn(conn)
-        except OperationalError as exc:
-            raise StorageError(f"database {self.safe_url} is unavailable: {exc.orig}") from exc
+        except Exception as exc:
+            if not _storage_fault(exc):
+                raise
+            raise storage_error(exc, self.safe_url) from exc
 
     def close(self) -> None:
         self._reader.dispose()
@@ -440,8 +517,10 @@ def migrate(store: SqlStore) -> None:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise StorageError(f"database {store.safe_url} is unavailable: {exc.orig}") from exc
+    except Exception as exc:
+        if not _storage_fault(exc):
+            raise
+        raise storage_error(exc, store.safe_url) from exc
 
 
 # --- witness cosignature tables (read by the SqlTxn methods above) ------------------------------------------

@@ -3,7 +3,7 @@ statement bytes and checks what comes back (tracker.accounts.record_approval / r
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, url_for
@@ -12,6 +12,7 @@ from tracker.errors import InvalidInput, TrackerError
 from tracker.statements import statement_bytes
 
 from .. import accounts, ledger
+from .. import now as server_now
 from ..api.body import json_body
 from ..auth import current_account, requires
 from . import bp
@@ -19,7 +20,7 @@ from .forms import ActionForm, CreateUserForm
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 def _user_form() -> CreateUserForm:

@@ -28,7 +28,8 @@ def _text(description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     names = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
-             415: "UnsupportedMediaType", 422: "Rejected", 429: "TooManyRequests"}
+             415: "UnsupportedMediaType", 422: "Rejected", 429: "TooManyRequests", 503: "StorageUnavailable",
+             507: "StorageFull"}
     return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in statuses}
 
 
@@ -237,6 +238,13 @@ _RESPONSES = {
                                      "unknown item, clock)."),
     "TooManyRequests": _json(_ref("Error"), "A rate limit (per client, per signing key) was exceeded; see "
                                             "Retry-After."),
+    "StorageUnavailable": {**_json(_ref("Error"), "storage_unavailable: the ledger database is down or restarting. "
+                                                  "Nothing was written; send the same request again after "
+                                                  "Retry-After seconds (a repeated envelope is stored once)."),
+                           "headers": {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}}},
+    "StorageFull": {**_json(_ref("Error"), "storage_full: the ledger's storage is full. Nothing was written; reads "
+                                           "still work; send the same request again later."),
+                    "headers": {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}}},
 }
 
 _GTIN = {"name": "gtin", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{8,14}$"},
@@ -254,13 +262,13 @@ _PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Envelope")}}},
         "responses": {"201": _json(_ref("AppendResult"), "Accepted and appended."),
                       "200": _json(_ref("AppendResult"), "Already in the ledger: the same ids."),
-                      **_errors(400, 405, 413, 415, 422)},
+                      **_errors(400, 405, 413, 415, 422, 503, 507)},
     }},
     "/events/batch": {"post": {
         "operationId": "postEventBatch", "summary": "Submit up to 1000 signed statements in order",
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchRequest")}}},
         "responses": {"200": _json(_ref("BatchResponse"), "Per-envelope results in order."),
-                      **_errors(400, 405, 413, 415)},
+                      **_errors(400, 405, 413, 415, 503, 507)},
     }},
     "/notes": {"post": {
         "operationId": "postNote", "summary": "Deliver the private note behind an inspect statement's commitment",
@@ -273,19 +281,19 @@ _PATHS: dict[str, Any] = {
     "/events/{event_id}": {"get": {
         "operationId": "getEvent", "summary": "One event: envelope and statement",
         "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": _ref("EventId")}],
-        "responses": {"200": _json(_ref("EventRecord"), "The event."), **_errors(400, 404)},
+        "responses": {"200": _json(_ref("EventRecord"), "The event."), **_errors(400, 404, 503)},
     }},
     "/items/{gtin}/{serial}": {"get": {
         "operationId": "getItem", "summary": "Provenance of an item: path, verdict and reasons",
         "parameters": [_GTIN, _SERIAL],
         "responses": {"200": _json(_ref("Provenance"), "The provenance answer (unknown items: likely_counterfeit "
                                                         "with reason unknown_item)."),
-                      **_errors(400, 404, 429)},
+                      **_errors(400, 404, 429, 503)},
     }},
     "/items/{gtin}/{serial}/head": {"get": {
         "operationId": "getItemHead", "summary": "The item's latest event id (what a signer puts in prev)",
         "parameters": [_GTIN, _SERIAL],
-        "responses": {"200": _json(_ref("Head"), "The latest event."), **_errors(400, 404, 429)},
+        "responses": {"200": _json(_ref("Head"), "The latest event."), **_errors(400, 404, 429, 503)},
     }},
     "/containers/{sscc}": {"get": {
         "operationId": "getContainer", "summary": "Provenance of a container (case, pallet), judged like an item",
@@ -300,16 +308,17 @@ _PATHS: dict[str, Any] = {
     }},
     "/parties": {"get": {
         "operationId": "listParties", "summary": "Registered parties (public data)",
-        "responses": {"200": _json(_ref("PartyList"), "Every party.")},
+        "responses": {"200": _json(_ref("PartyList"), "Every party."), **_errors(503)},
     }},
     "/parties/{party_id}": {"get": {
         "operationId": "getParty", "summary": "One party (public data)",
         "parameters": [{"name": "party_id", "in": "path", "required": True, "schema": _ref("PartyId")}],
-        "responses": {"200": _json(_ref("Party"), "The party."), **_errors(400, 404)},
+        "responses": {"200": _json(_ref("Party"), "The party."), **_errors(400, 404, 503)},
     }},
     "/checkpoint": {"get": {
         "operationId": "getCheckpoint", "summary": "Latest signed checkpoint (C2SP tlog-checkpoint)",
-        "responses": {"200": _text("origin, tree size, base64 root hash, blank line, signature lines.")},
+        "responses": {"200": _text("origin, tree size, base64 root hash, blank line, signature lines."),
+                      **_errors(503)},
     }},
     "/proof/inclusion": {"get": {
         "operationId": "getInclusionProof", "summary": "RFC 6962 inclusion proof for an event",
@@ -318,7 +327,7 @@ _PATHS: dict[str, Any] = {
             {"name": "tree_size", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 1}, "description": "default: the latest checkpoint"},
         ],
-        "responses": {"200": _json(_ref("InclusionProof"), "The audit path."), **_errors(400, 404)},
+        "responses": {"200": _json(_ref("InclusionProof"), "The audit path."), **_errors(400, 404, 503)},
     }},
     "/proof/consistency": {"get": {
         "operationId": "getConsistencyProof", "summary": "RFC 6962 consistency proof between two tree sizes",
@@ -326,7 +335,7 @@ _PATHS: dict[str, Any] = {
             {"name": "first", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
             {"name": "second", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 1}},
         ],
-        "responses": {"200": _json(_ref("ConsistencyProof"), "The proof."), **_errors(400)},
+        "responses": {"200": _json(_ref("ConsistencyProof"), "The proof."), **_errors(400, 503)},
     }},
     "/log/verifier-key": {"get": {
         "operationId": "getVerifierKey", "summary": "The ledger's C2SP vkey (name+keyid+base64 key)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
@@ -17,6 +17,7 @@ from tracker.parties import PARTY_ID_RULE
 from tracker.statements import EVENT_ID, PARTY_ID
 
 from .. import ledger
+from .. import now as server_now
 from ..notes import note_for, redacted_statement, store_note
 from ..routing import raw_segments_after
 from ..security import hit_keyed, limited, public_lookup
@@ -28,7 +29,7 @@ _INT = re.compile(r"^[0-9]{1,19}$")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 def _text(body: str) -> Response:

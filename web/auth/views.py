@@ -10,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from tracker.errors import InvalidInput
 
 from .. import accounts, ledger
+from .. import now as server_now
 from ..api.body import json_body
 from ..security import RateLimited, hit_keyed, keyed_exhausted, limited
 from . import Account, bp, current_account, home_for, requires, safe_next
@@ -17,7 +18,7 @@ from .forms import LoginForm, LogoutForm
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 @bp.app_context_processor

@@ -140,7 +140,7 @@ def _bundle(answer: provenance.Provenance) -> dict[str, Any] | None:
 def _answer(key: ItemKey | ContainerKey) -> provenance.Provenance:
     """Judge a unit for a consumer. An item's scan counts first (SPEC §7: consumer scans are evidence of a copied
     label); a failure to count is logged, never shown: the verdict must not depend on the counter being up."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)  # only dates the scan count: no ledger write, so the wall clock will do
     recorder: ScanRecorder = current_app.extensions["waybill_scans"]
     if isinstance(key, ItemKey):
         try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, jsonify, render_template
@@ -12,6 +12,7 @@ from tracker.errors import InvalidInput
 from tracker.identifiers import parse_key
 
 from .. import accounts, ledger, notes
+from .. import now as server_now
 from ..api.body import json_body
 from ..auth import current_account, requires
 from ..consumer import wording
@@ -21,7 +22,7 @@ _lock = threading.Lock()
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 def _country() -> tuple[str, Any]:

@@ -4,7 +4,7 @@ envelopes to ``/staff/events``: the JSON API's batch admission behind a session 
 are the user's own party's, signed by the user's own approved device."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify, render_template, request
@@ -13,6 +13,7 @@ from tracker import handoffs
 from tracker.errors import InvalidInput, TrackerError
 
 from .. import accounts, ledger
+from .. import now as server_now
 from ..api.body import json_body
 from ..auth import current_account, requires
 from . import bp
@@ -21,7 +22,7 @@ MAX_ENVELOPES = 100
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return server_now()
 
 
 def party_choices(exclude: str) -> list[dict[str, str]]:
