@@ -9,7 +9,7 @@ go through the store's indexes: statements by type, then each unit's own events 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from . import provenance
 from .dsse import parse_envelope
@@ -18,7 +18,7 @@ from .identifiers import is_container_key, parse_code
 from .ledger import Ledger
 from .parties import party_from_record
 from .statements import Statement, parse_statement
-from .store.base import ReadTxn, StoredEntry
+from .store.base import CustomsReadTxn, ReadTxn, StoredEntry
 
 __all__ = ["scan_status", "Shipment", "Held", "Handoff", "Overview", "overview", "WINDOW"]
 
@@ -217,7 +217,8 @@ def overview(ledger: Ledger, party: str, *, limit: int = 50, recent: int = 10) -
         inbound_ships: list[tuple[StoredEntry, Statement]] = []
         mine: list[tuple[StoredEntry, Statement]] = []
         received: set[str] = set()
-        for entry in txn.entries_of_types(kinds, start=start):
+        typed = cast(CustomsReadTxn, txn)  # both backends index statements by type
+        for entry in typed.entries_of_types(kinds, start=start):
             if entry.type == "ship" or entry.actor == party:
                 st = _parse(entry)
                 if st is None:

@@ -83,7 +83,7 @@ def device_page(device_id: int) -> str:
 
 @bp.post("/devices/<int:device_id>/bootstrap")
 @requires("admin")
-def bootstrap(device_id: int) -> Response:
+def bootstrap(device_id: int) -> Any:
     """Approve this admin's own first browser by proving possession of the registry admin key: the uploaded key
     file signs the approval here and is not kept (the same as ``tracker user approve``, from the browser)."""
     ActionForm().validate_on_submit()  # CSRF already checked globally
