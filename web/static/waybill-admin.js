@@ -64,18 +64,18 @@
     button.addEventListener("click", function () {
       show(errorBox, null);
       show(resultBox, null);
-      var label = button.getAttribute("data-device-label");
+      var row = button.closest("tr");
+      var label = row.querySelector(".device-label").textContent.trim();
+      var partyName = row.querySelector(".party-name").textContent.trim();
       var question = "Revoke key " + button.getAttribute("data-keyid") + (label ? " (" + label + ")" : "") + " of " +
-        button.getAttribute("data-party-name") + "? From now on nothing it signs is accepted. This cannot be undone.";
+        partyName + "? From now on nothing it signs is accepted. This cannot be undone.";
       if (!window.confirm(question)) { return; }
       button.disabled = true;
       signer().then(function (device) {
         return W.getJson(button.getAttribute("data-statement-url")).then(function (doc) { return send(button, doc, device); });
       }).then(function () {
-        var row = button.closest("tr");
-        if (row) { row.setAttribute("data-revoked", "yes"); }
-        show(resultBox, "Key " + button.getAttribute("data-keyid") + " of " + button.getAttribute("data-party-name") +
-          " revoked.");
+        row.setAttribute("data-revoked", "yes");
+        show(resultBox, "Key " + button.getAttribute("data-keyid") + " of " + partyName + " revoked.");
         button.remove();
       }).catch(function (err) {
         show(errorBox, err.message || String(err));
