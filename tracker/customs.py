@@ -18,7 +18,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import provenance
@@ -27,8 +27,9 @@ from .errors import InvalidInput, TrackerError
 from .identifiers import is_container_key, parse_key
 from .ledger import Ledger, party_from_record
 from .statements import Statement, parse_statement, parse_time
+from .timefmt import format_time
 
-__all__ = ["Consignment", "Assessment", "Dashboard", "Stats", "STATUSES", "OPEN_STATUSES",
+__all__ = ["Consignment", "Assessment", "Dashboard", "Stats", "STATUSES", "OPEN_STATUSES", "DECISIONS", "decisions_for",
            "consignments", "assess", "dashboard", "stats", "csv_export", "CSV_COLUMNS", "unit_consignments"]
 
 STATUSES = ("awaiting", "held", "released", "seized", "arrived")
@@ -106,10 +107,22 @@ class Dashboard:
     stats: Stats
     tree_size: int
     truncated: bool = False
+    computed_at: str = ""  # RFC 3339: when these numbers were read (shown as "updated 14:02")
 
     @property
     def queue(self) -> tuple[Assessment, ...]:
         return tuple(a for a in self.assessments if a.consignment.status in OPEN_STATUSES)
+
+    def in_status(self, status: str) -> tuple[Assessment, ...]:
+        """The consignments in one status (each consignment is in exactly one)."""
+        return tuple(a for a in self.assessments if a.consignment.status == status)
+
+    def shipment(self, ship_event: str) -> tuple[Assessment, ...]:
+        """The units of one shipment into the country (a consignment view groups them)."""
+        return tuple(a for a in self.assessments if a.consignment.ship_event == ship_event)
+
+    def shipment_size(self, ship_event: str) -> int:
+        return sum(1 for a in self.assessments if a.consignment.ship_event == ship_event)
 
     @property
     def flagged(self) -> tuple[Assessment, ...]:
@@ -329,15 +342,32 @@ def stats(assessments: Sequence[Assessment], *, max_days: int = 60) -> Stats:
                  statuses=dict(Counter(a.consignment.status for a in assessments)))
 
 
-def dashboard(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT) -> Dashboard:
+# What a customs officer may still decide about a consignment in each status: a seizure is final, a delivered
+# consignment is out of customs' hands, and nothing is held twice.
+DECISIONS: Mapping[str, tuple[str, ...]] = {
+    "awaiting": ("released", "held", "seized"),
+    "held": ("released", "seized"),
+    "released": ("held", "seized"),
+    "seized": (),
+    "arrived": (),
+}
+
+
+def decisions_for(status: str) -> tuple[str, ...]:
+    """The decisions that make sense for a consignment in ``status``."""
+    return DECISIONS.get(status, ())
+
+
+def dashboard(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Dashboard:
     """Everything the customs dashboard of ``country`` shows, computed at one tree size."""
     country = _country(country)
     size = ledger.size()
     items, truncated = consignments(ledger, country, limit=limit)
     assessed = assess(ledger, items)
     customs_parties = tuple(sorted(p.id for p in ledger.parties() if p.country == country and "customs" in p.roles))
+    stamp = format_time((now or datetime.now(timezone.utc)).replace(microsecond=0))
     return Dashboard(country=country, customs_parties=customs_parties, assessments=tuple(assessed),
-                     stats=stats(assessed), tree_size=size, truncated=truncated)
+                     stats=stats(assessed), tree_size=size, truncated=truncated, computed_at=stamp)
 
 
 CSV_COLUMNS = ("key", "kind", "status", "verdict", "reasons", "product", "manufacturer", "origin_country",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .config import Config, load_config
-from .errors import TrackerError
+from .errors import InvalidInput, TrackerError
 from .home import init
 from .identifiers import digital_link, gs1_check_digit
 from .keys import read_key_file
@@ -184,8 +184,17 @@ def ensure_demo(config: Config | None = None, *, now: datetime | None = None, it
     except TrackerError:
         built = False
     admin_key = read_key_file(config.admin_key_path)
-    net = Network(ledger, admin_key=admin_key, start=now - timedelta(days=100))
-    samples = {"genuine": [], "unknown": []}
+    start = now - timedelta(days=100)
+    if not built:
+        admin = ledger.party("admin").key(admin_key.keyid)
+        if admin is None or admin.not_before > start:
+            # The demo's history spans the last 100 days and is registered by this admin key: a home set up
+            # earlier without the demo has an admin key too new to have signed it (and it holds real data).
+            raise InvalidInput(f"{config.home} already holds a ledger that was not built for the demo; run the demo "
+                               "in an empty WAYBILL_HOME (e.g. WAYBILL_HOME=./demo tracker serve --demo)",
+                               code="not_a_demo_home")
+    net = Network(ledger, admin_key=admin_key, start=start)
+    samples: dict[str, list[str]] = {"genuine": [], "unknown": []}
     if not built:
         samples = build_demo(net, items=items, progress=progress)
     for kind, keys in samples.items():

@@ -28,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from tracker.scans import ScanPolicy, ScanRecorder
     from tracker.home import open_ledger, read_passphrase
 
-    from . import errors, security, settings
+    from . import errors, i18n, security, settings
     from .api import bp as api_bp
     from .auth import register as register_staff_side
     from .consumer import bp as consumer_bp
@@ -61,6 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Behind a reverse proxy the client address (and so the rate-limit key) is in X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    app.jinja_env.add_extension("jinja2.ext.do")
+    i18n.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(consumer_bp)
     app.register_blueprint(tiles_bp)

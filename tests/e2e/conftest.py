@@ -28,7 +28,7 @@ ARTIFACTS = ROOT / "artifacts" / "e2e"
 CHROMIUM = os.environ.get("WAYBILL_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "e2e password 123"
 USERS = (("admin", "admin", "admin"), ("hh-staff", "hh-warehouse", "staff"), ("customs-de", "de-customs", "customs"))
-SCENARIOS = ("genuine-cross-border", "held-by-customs", "in-transit", "custody-gap")
+SCENARIOS = ("genuine-cross-border", "held-by-customs", "in-transit", "custody-gap", "genuine-pallet")
 HLD = ItemKey(gtin="09506000134352", serial="HLDE")  # held by DE customs, shipped to hh-warehouse
 TRN = ItemKey(gtin="09506000134352", serial="TRNE")  # on its way to hh-warehouse
 

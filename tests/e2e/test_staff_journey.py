@@ -28,9 +28,8 @@ def sign_in(context, site, username: str, artifacts=None):
     page.set_default_timeout(TIMEOUT)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Script errors and server errors count; a 404 for /favicon.ico (there is none) does not.
-    page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    # Script errors, failed loads (a missing favicon included) and server errors all count.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     page.on("dialog", lambda dialog: dialog.accept())
     page.errors = errors  # type: ignore[attr-defined]
@@ -123,9 +122,11 @@ def test_enrol_approve_release_receive_ship(site, browser, artifacts):
     admin.goto(site.url("/admin/"))
     shot(admin, artifacts, "06-admin-pending-requests")
     for keyid in (staff_keyid, customs_keyid):
-        row = admin.locator(f'#devices tr[data-keyid="{keyid}"]')
-        row.locator("button.approve").click()
-        admin.wait_for_selector(f'#devices tr[data-keyid="{keyid}"][data-status="approved"]')
+        admin.goto(site.url(f"/admin/devices/{device_of(site, keyid).id}"))
+        assert keyid.upper()[:4] in admin.inner_text("#fingerprint")
+        admin.wait_for_function("document.getElementById('statement').textContent.length > 0")
+        admin.click("#approve")
+        admin.wait_for_selector('#device-facts[data-status="approved"]')
     assert {device_of(site, k).status for k in (staff_keyid, customs_keyid)} == {"approved"}
     registry = {k.keyid for k in site.ledger.party("hh-warehouse").keys}
     assert staff_keyid in registry
@@ -135,14 +136,14 @@ def test_enrol_approve_release_receive_ship(site, browser, artifacts):
     # 4. Customs sees the queue and releases the held item with one click.
     officer.goto(site.url("/customs/"))
     officer.wait_for_selector("#queue")
-    statuses = dict(zip(officer.locator("#queue tbody tr").evaluate_all("rs => rs.map(r => r.dataset.key)"),
-                        officer.locator("#queue tbody tr").evaluate_all("rs => rs.map(r => r.dataset.status)")))
-    assert statuses == {hld: "held", trn: "awaiting"}
+    assert officer.locator("#queue tbody tr").evaluate_all("rs => rs.map(r => r.dataset.key)") == [trn]
+    assert officer.locator("#held tbody tr").evaluate_all("rs => rs.map(r => r.dataset.key)") == [hld]
     assert officer.locator("#charts svg").count() >= 3
     assert officer.is_hidden("#device-warning")
     shot(officer, artifacts, "08-customs-dashboard")
-    officer.locator(f'#queue tr[data-key="{hld}"] button[data-decision="released"]').click()
-    officer.wait_for_selector(f'#queue tr[data-key="{hld}"][data-status="released"]')
+    officer.locator(f'#held tr[data-key="{hld}"] button[data-decision="released"]').click()
+    officer.wait_for_selector(f'#released tr[data-key="{hld}"][data-status="released"]')
+    assert officer.inner_text("#n-held") == "0" and officer.inner_text("#n-released") == "1"
     shot(officer, artifacts, "09-customs-released")
     officer.goto(site.url(f"/customs/item/{hld}"))
     officer.wait_for_selector("#path")
@@ -178,7 +179,9 @@ def test_enrol_approve_release_receive_ship(site, browser, artifacts):
     staff.click("#camera-toggle")  # stop the camera: the label stays in view
     shot(staff, artifacts, "12-staff-receive-scanned")
     staff.click("#submit")
-    staff.wait_for_selector(f'#items li[data-key="{hld}"][data-state="done"]')
+    staff.wait_for_selector("#submit-result:not([hidden])")
+    assert "Received 1 unit from Pearl River Export" in staff.inner_text("#submit-result")
+    assert staff.locator("#items li").count() == 0  # what was recorded leaves the list
     shot(staff, artifacts, "13-staff-received")
     assert provenance.lookup(site.ledger, hld).holder == "hh-warehouse"
 
@@ -195,14 +198,15 @@ def test_enrol_approve_release_receive_ship(site, browser, artifacts):
     assert "no record" in unknown.inner_text()
     held_elsewhere = staff.locator(f'#items li[data-key="{trn}"][data-state="error"]')
     held_elsewhere.wait_for()
-    assert "Held by Pearl River Export" in held_elsewhere.inner_text()
+    assert "on its way to you" in held_elsewhere.inner_text()
     staff.click("#submit")
     assert "marked in red" in staff.inner_text("#submit-error")
     shot(staff, artifacts, "14-staff-ship-errors")
     unknown.locator("button.item-remove").click()
     held_elsewhere.locator("button.item-remove").click()
     staff.click("#submit")
-    staff.wait_for_selector(f'#items li[data-key="{hld}"][data-state="done"]')
+    staff.wait_for_selector("#submit-result:not([hidden])")
+    assert "Shipped 1 unit to Berlin Retail" in staff.inner_text("#submit-result")
     shot(staff, artifacts, "15-staff-shipped")
     assert not staff.errors  # type: ignore[attr-defined]
 

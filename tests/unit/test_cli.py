@@ -734,3 +734,14 @@ def test_a_brand_owner_licenses_a_contract_manufacturer_from_the_command_line(ch
          "--not-before", "2020-01-01T00:00:00Z", "--not-after", "2021-01-01T00:00:00Z")
     code, answer = made_by_oem("OEM3")
     assert code == 2 and "not_commissioned_by_manufacturer" in {r["code"] for r in answer["reasons"]}
+
+
+def test_the_demo_in_a_home_set_up_without_it_says_what_to_do(tracker):
+    """Its 100 days of history are registered by the admin key, which `tracker init` made just now."""
+    tracker.init()
+    before = tracker.size()
+    result = tracker("demo", "--items", "40")
+    assert result.exit_code == 3
+    last = result.stderr.strip().splitlines()[-1]  # after its "building demo" progress line
+    assert last.startswith("error: not_a_demo_home: ") and "empty WAYBILL_HOME" in last
+    assert "Traceback" not in result.stderr and tracker.size() == before

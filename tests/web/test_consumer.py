@@ -23,7 +23,7 @@ def verdict_of(html: str) -> str:
 
 
 def timeline(html: str) -> list[str]:
-    return re.findall(r'<li class="step step-[a-z]+" data-type="([a-z]+)"', html)
+    return re.findall(r'<li class="step step-[a-z]+[^"]*"[^>]*data-type="([a-z]+)"', html)
 
 
 def text_of(html: str) -> str:
@@ -42,10 +42,13 @@ def test_item_page_shows_the_verdict_and_the_timeline(client, world, name):
     for step in answer["path"]:
         assert step["actor_name"] in unescape(html)
         assert f'datetime="{step["time"]}"' in html
-        assert f'{step["location"]["country"]}</span>' in html
+        assert f'data-country="{step["location"]["country"]}"' in html
+    steps = {step["event_id"]: n for n, step in enumerate(answer["path"], start=1)}
     for reason in answer["reasons"]:
         assert f'data-code="{reason["code"]}"' in html
-        assert reason["message"] in unescape(html)
+        if reason["event_id"] in steps:  # the step it points at is marked and linked from the reason
+            n = steps[reason["event_id"]]
+            assert f'href="#step-{n}"' in html and f'id="step-{n}"' in html
 
 
 def test_genuine_page_in_plain_words(client, world):
@@ -56,7 +59,7 @@ def test_genuine_page_in_plain_words(client, world):
     for sentence in ("Made and registered", "Sent to Pearl River Export", "Received from Acme Manufacturing",
                      "Customs cleared it", "Sent to Hamburg Logistics", "Received from Hamburg Logistics"):
         assert sentence in text
-    assert "German Customs Hamburg" in text and "Customs" in text and "DE" in text and "CN" in text
+    assert "German Customs Hamburg" in text and "Customs" in text and "Germany" in text and "China" in text
     assert 'class="reason' not in html
 
 
@@ -65,7 +68,7 @@ def test_suspicious_page_explains_the_hold(client, world):
     text = text_of(html)
     assert verdict_of(html) == "suspicious"
     assert "Suspicious" in text and "Held by customs" in text
-    assert "Held by German Customs Hamburg pending inspection." in text
+    assert "German Customs Hamburg is holding it for inspection." in text
     assert "Customs held it for inspection" in text
     assert "On its way" in text
 
@@ -75,7 +78,7 @@ def test_counterfeit_page_explains_the_gap(client, world):
     text = text_of(html)
     assert verdict_of(html) == "likely_counterfeit"
     assert "Likely counterfeit" in text and "A step in its journey is missing" in text
-    assert "without ever having received it" in text
+    assert "without a record of receiving it: a step is missing" in text
 
 
 def test_in_transit_addressee_is_named_even_before_it_acts(client, world):

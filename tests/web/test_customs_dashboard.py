@@ -36,16 +36,37 @@ def test_queue_lists_inbound_goods_awaiting_clearance(client):
     logged_in(client, "customs-de")
     html = client.get("/customs/").get_data(as_text=True)
     queue = rows(html, "queue")
-    assert queue == {HLD: "held", TRN: "awaiting"}
+    assert queue == {TRN: "awaiting"}
+    assert rows(html, "held") == {HLD: "held"}  # one table per state: a held unit is not in the queue too
     assert 'data-country="DE"' in html and "German Customs Hamburg" in html
     assert html.count('data-decision="released"') >= 2
+    assert re.search(r"Updated <time[^>]*>\d{2}:\d{2} UTC</time>", html) and "ledger size" not in html
 
 
-def test_flagged_lists_goods_with_critical_or_warning_reasons(client):
+def test_every_consignment_is_in_exactly_one_table_with_only_the_decisions_that_make_sense(client):
     logged_in(client, "customs-de")
-    flagged = rows(client.get("/customs/").get_data(as_text=True), "flagged")
-    assert flagged[HLD] == "held" and flagged[GAP] == "arrived"
-    assert TRN not in flagged and GEN not in flagged
+    html = client.get("/customs/").get_data(as_text=True)
+    tables = {t: rows(html, t) for t in ("queue", "held", "released", "seized", "arrived")}
+    keys = [k for found in tables.values() for k in found]
+    assert len(keys) == len(set(keys)) and {HLD, TRN, GAP, GEN} <= set(keys)
+    for table, found in tables.items():
+        for key, status in found.items():
+            assert status == ("awaiting" if table == "queue" else table)
+            row = html.split(f'<tr data-key="{key}"', 1)[1].split("</tr>", 1)[0]
+            offered = set(re.findall(r'data-decision="([a-z]+)"', row))
+            assert offered == set(customs.decisions_for(status)), (key, status, offered)
+    held_row = html.split(f'<tr data-key="{HLD}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-decision="held"' not in held_row  # Hold is not offered on a held unit
+
+
+def test_flagged_goods_are_marked_and_counted(client):
+    logged_in(client, "customs-de")
+    html = client.get("/customs/").get_data(as_text=True)
+    assert rows(html, "arrived")[GAP] == "arrived"
+    gap_row = html.split(f'<tr data-key="{GAP}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-verdict="likely_counterfeit"' in gap_row and "A step in its journey is missing" in gap_row
+    flagged = int(re.search(r'<strong id="n-flagged">(\d+)</strong>', html).group(1))
+    assert flagged >= 2
 
 
 def test_core_consignments_track_each_units_status(staff_ledger):
@@ -67,11 +88,9 @@ def test_one_click_decisions_are_signed_inspect_statements(client, staff_ledger,
     entry, statement = staff_ledger.get_event(response.get_json()["event_id"])
     assert statement.type == "inspect" and statement.actor == "de-customs" and statement.decision == decision
     assert provenance.lookup(staff_ledger, TRN).verdict == verdict
-    queue = rows(client.get("/customs/").get_data(as_text=True), "queue")
-    if decision == "held":
-        assert queue[TRN] == "held"
-    else:
-        assert TRN not in queue
+    html = client.get("/customs/").get_data(as_text=True)
+    assert TRN not in rows(html, "queue")
+    assert rows(html, decision)[TRN] == decision
 
 
 def test_releasing_a_held_item_changes_the_consumer_page(client, staff_app):
@@ -171,4 +190,4 @@ def test_dashboard_is_recomputed_when_the_ledger_grows(client):
     logged_in(client, "customs-de")
     assert rows(client.get("/customs/").get_data(as_text=True), "queue")[TRN] == "awaiting"
     assert inspect(client, TRN, "held").status_code == 201
-    assert rows(client.get("/customs/").get_data(as_text=True), "queue")[TRN] == "held"
+    assert rows(client.get("/customs/").get_data(as_text=True), "held")[TRN] == "held"

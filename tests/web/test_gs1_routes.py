@@ -117,7 +117,6 @@ def test_search_reads_what_the_label_prints(client, code):
 @pytest.mark.parametrize("code, words", [
     (f"(01){GTIN}(21)AB(C)D", "holds a bracket"),
     (f"https://id.example.com/01/{GTIN}/21/12345/10/4512", "lists the lot after the serial"),
-    ("SSCC 009506005334546813", "not of a product"),
     ("09506000134353 GENW", "the check digit of GTIN 09506000134353 is wrong: the last digit should be 2"),
 ])
 def test_search_refusals_say_what_is_wrong(client, code, words):

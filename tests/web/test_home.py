@@ -87,7 +87,6 @@ def test_search_keeps_reserved_characters_in_the_serial(client):
     ("hello world", "not a valid product code"),
     (f"(01){GTIN[:-1]}9(21)X", "not a valid product code"),
     ("https://example.com/not/a/link", "not a valid product code"),
-    (f"(00){SSCC}", "not a product code"),
     ("x" * 5000, "not a valid product code"),
 ])
 def test_search_errors_are_friendly(client, code, expect):
@@ -127,11 +126,18 @@ def test_upload_several_codes_lists_them(client, world):
         assert f'href="/01/{gtin}/21/{serial}"' in html
 
 
+def test_search_for_a_pallet_opens_its_own_page(client):
+    """Cases and pallets have their own consumer page now: typing an SSCC leads there, not to an error."""
+    for code in (f"(00){SSCC}", f"00{SSCC}", f"SSCC {SSCC}"):
+        response = client.get("/search", query_string={"code": code})
+        assert response.status_code == 303 and response.headers["Location"].endswith(f"/00/{SSCC}"), code
+
+
 def test_upload_non_product_codes_are_explained(client):
     response = upload(client, qr_png("hello, world", f"https://x.test/00/{SSCC}"))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "not a product code" in html and "shipping-unit code" in html
+    assert "not a product code" in html and f'href="/00/{SSCC}"' in html and "A case or pallet" in html
 
 
 def test_upload_without_a_code_is_a_friendly_message(client):

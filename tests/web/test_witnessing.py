@@ -68,7 +68,8 @@ def test_checkpoints_get_cosigned_by_both_witnesses(ledger, witnesses) -> None:
             assert client.post("/api/v1/events", json=commission([f"WIT-2{i}"]).to_json()).status_code == 201
         size = ledger.size()
         _wait(cosigned)
-        assert all(s.cosigned_size == size and not s.alarm for s in witness_statuses(ledger))
+        # each witness's status row is written right after its cosignature: wait for both, not only the quorum
+        _wait(lambda: all(s.cosigned_size == size and not s.alarm for s in witness_statuses(ledger)) or None)
     finally:
         _stop(app)
 

@@ -6,7 +6,10 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from flask import Response, flash, jsonify, redirect, render_template, url_for
+import os
+import tempfile
+
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from tracker.errors import InvalidInput, TrackerError
 from tracker.statements import statement_bytes
@@ -41,9 +44,82 @@ def _page(form: CreateUserForm | None = None, status: int = 200) -> tuple[str, i
     now = _now()
     from tracker.cosigning import witness_statuses
 
+    mine_pending = [d for d in devices if d.user_id == me.id and d.status == "pending"]
     return render_template("admin/index.html", parties=parties, users=users, devices=devices, by_user=by_user,
                            device_by_key=device_by_key, form=form or _user_form(), action=ActionForm(),
-                           my_keys=my_keys, user=me, now=now, witnesses=witness_statuses(led)), status
+                           my_keys=my_keys, user=me, now=now, mine_pending=mine_pending,
+                           approve_command=approve_command, witnesses=witness_statuses(led)), status
+
+
+def fingerprint(keyid: str) -> str:
+    """The key id as four groups of four (``D34C B767 D00A 9C22``): what the device page shows, to compare aloud."""
+    text = keyid.upper()
+    return " ".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
+def approve_command(keyid: str) -> str:
+    """The command that approves ``keyid`` with the admin key file, exactly as it runs on this server."""
+    config = current_app.config.get("WAYBILL_CONFIG")
+    if config is None:
+        return f'tracker user approve {keyid} --admin-key "$WAYBILL_HOME/keys/admin.key"'
+    home = str(config.home)
+    return f"WAYBILL_HOME={home} tracker user approve {keyid} --admin-key {config.admin_key_path}"
+
+
+@bp.get("/devices/<int:device_id>")
+@requires("admin")
+def device_page(device_id: int) -> str:
+    """The approval page: who asks, for which party, and the key's fingerprint the device itself shows."""
+    device = accounts.get_device(ledger(), device_id)
+    users = {u.id: u for u in accounts.list_users(ledger())}
+    try:
+        party = ledger().party(device.party_id)
+    except TrackerError:
+        party = None
+    me = current_account()
+    my_keys = [d.keyid for d in accounts.list_devices(ledger(), user_id=me.id, status="approved")]
+    return render_template("admin/device.html", device=device, requester=users.get(device.user_id), party=party,
+                           fingerprint=fingerprint(device.keyid), my_keys=my_keys, user=me, action=ActionForm(),
+                           own_first=device.user_id == me.id and not my_keys and device.status == "pending",
+                           approve_command=approve_command(device.keyid))
+
+
+@bp.post("/devices/<int:device_id>/bootstrap")
+@requires("admin")
+def bootstrap(device_id: int) -> Any:
+    """Approve this admin's own first browser by proving possession of the registry admin key: the uploaded key
+    file signs the approval here and is not kept (the same as ``tracker user approve``, from the browser)."""
+    ActionForm().validate_on_submit()  # CSRF already checked globally
+    me = current_account()
+    device = accounts.get_device(ledger(), device_id)
+    if device.user_id != me.id:
+        raise accounts.Forbidden("the admin key file approves only your own browser here; approve others' devices "
+                                 "with your approved browser key", code="not_your_device")
+    upload = request.files.get("admin_key")
+    data = upload.stream.read(16_384) if upload is not None else b""
+    if not data:
+        raise InvalidInput("choose the admin key file (admin.key) first", code="admin_key_missing",
+                           field="admin_key")
+    from tracker.keys import read_key_file
+
+    fd, path = tempfile.mkstemp(prefix="waybill-admin-key-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            key = read_key_file(path, passphrase=request.form.get("passphrase") or None)
+        except TrackerError as exc:
+            raise InvalidInput(f"that file is not a readable admin key: {exc.message}", code="admin_key_unreadable",
+                               field="admin_key") from None
+        except Exception:
+            raise InvalidInput("that file is not a readable admin key (is it admin.key, and is its passphrase "
+                               "right?)", code="admin_key_unreadable", field="admin_key") from None
+    finally:
+        os.unlink(path)
+    result = accounts.approve_device_with_key(ledger(), device.id, admin_key=key, now=_now())
+    flash(f"This browser's key {fingerprint(device.keyid)} is approved for {device.party_id} "
+          f"(recorded in the ledger at position {result.leaf_index}). You can now approve other devices here.")
+    return redirect(url_for("admin.index"), 303)
 
 
 @bp.get("/")

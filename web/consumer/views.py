@@ -18,6 +18,7 @@ from tracker.scans import ScanRecorder
 
 from .. import ledger
 from ..errors import wants_json
+from ..i18n import LANGUAGES
 from ..routing import raw_path, raw_query
 from ..security import limited, public_lookup
 from . import bp, wording
@@ -55,10 +56,21 @@ def home() -> str:
     return render_template("consumer/home.html", form=ScanForm())
 
 
-@bp.get("/search")  # not limited itself: it only parses and redirects to the (limited) item page
+@bp.get("/search")  # not limited itself: it only parses and redirects to the (limited) item or container page
 def search() -> ResponseReturnValue:
-    key = _item_only(read_code(request.args.get("code", "")).unit)
-    return redirect(item_url(str(key)), 303)
+    """Whatever the reader typed -- a Digital Link, the bracketed text under a QR code, or the digits and serial
+    as a label prints them -- goes through the core's one parser; its errors say in plain words what is wrong."""
+    key = read_code(request.args.get("code", "")).unit
+    lang = request.args.get("lang")
+    suffix = f"?lang={lang}" if lang in LANGUAGES else ""
+    if isinstance(key, ContainerKey):
+        return redirect(url_for("consumer.container", sscc=key.sscc) + suffix, 303)
+    return redirect(item_url(str(key)) + suffix, 303)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 class Busy(TrackerError):

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, render_template
 
 from tracker import customs, provenance
-from tracker.errors import InvalidInput
+from tracker.errors import InvalidInput, NotFound
 from tracker.identifiers import parse_key
 
 from .. import accounts, ledger, notes
@@ -38,7 +38,7 @@ def _dashboard(country: str) -> customs.Dashboard:
         hit = cache.get(country)
     if hit is not None and hit.tree_size == size:
         return hit
-    fresh = customs.dashboard(ledger(), country)
+    fresh = customs.dashboard(ledger(), country, now=_now())
     with _lock:
         cache[country] = fresh
     return fresh
@@ -78,7 +78,30 @@ def dashboard() -> str:
     dash = _dashboard(country)
     names = _names()
     return render_template("customs/dashboard.html", dash=dash, party=party, names=names,
-                           charts=_charts(dash, names), user=current_account(), approved=_approved())
+                           charts=_charts(dash, names), user=current_account(), approved=_approved(),
+                           decisions_for=customs.decisions_for, sections=SECTIONS)
+
+
+# One table per status: every consignment shows up exactly once (the verdict column says which are flagged).
+SECTIONS = (("awaiting", "Awaiting a decision", "Nothing is waiting for a decision."),
+            ("held", "Held for inspection", "Nothing is held."),
+            ("released", "Released, not yet delivered", "Nothing released is still on its way."),
+            ("seized", "Seized", "Nothing has been seized."),
+            ("arrived", "Delivered", "Nothing delivered yet."))
+
+
+@bp.get("/shipment/<path:ship_event>")
+@requires("customs")
+def shipment(ship_event: str) -> str:
+    """A consignment view: every unit of one shipment into the country, each with its own decision."""
+    country, party = _country()
+    dash = _dashboard(country)
+    units = dash.shipment(ship_event)
+    if not units:
+        raise NotFound("That shipment is not one of this country's inbound consignments (or is too old to list).",
+                       code="shipment_not_found")
+    return render_template("customs/shipment.html", dash=dash, units=units, party=party, names=_names(),
+                           user=current_account(), approved=_approved(), decisions_for=customs.decisions_for)
 
 
 @bp.get("/item/<path:key>")
@@ -94,7 +117,8 @@ def item(key: str) -> str:
     private = notes.notes_for(ledger(), current_account(),
                               [(s["event_id"], s["actor"]) for s in doc["path"] if s.get("type") == "inspect"])
     return render_template("customs/item.html", key=key, answer=doc, party=party, names=names,
-                           consignments=consignments, user=current_account(), approved=_approved(), notes=private)
+                           consignments=consignments, user=current_account(), approved=_approved(), notes=private,
+                           decisions_for=customs.decisions_for)
 
 
 @bp.post("/inspect")

@@ -39,7 +39,7 @@ def record() -> str:
     party = ledger().party(user.party_id)
     approved = [d.keyid for d in accounts.list_devices(ledger(), user_id=user.id, status="approved")]
     return render_template("staff/record.html", user=user, party=party, parties=party_choices(user.party_id),
-                           approved=approved)
+                           approved=approved, work=handoffs.overview(ledger(), user.party_id))
 
 
 @bp.get("/resolve")

@@ -1,6 +1,7 @@
-/* Admin registry changes (templates/admin/index.html): Approve adds a device key to its party, Revoke sets a
- * key's revoked_at. The server proposes the exact `party` statement; this page shows it, signs those bytes
- * with the admin's own device key (a key of party `admin`) and posts the envelope back. */
+/* Admin registry changes. Approve (templates/admin/device.html) adds a device key to its party; Revoke
+ * (templates/admin/index.html) sets a key's revoked_at. The server proposes the exact `party` statement; this page
+ * shows it in words (and in full under "The statement you will sign"), signs those bytes with the admin's own device
+ * key (a key of party `admin`) and posts the envelope back. */
 (function () {
   "use strict";
   var W = window.Waybill;
@@ -10,55 +11,78 @@
   var resultBox = document.getElementById("admin-result");
 
   function show(box, message) {
+    if (!box) { return; }
     box.hidden = !message;
     box.textContent = message || "";
   }
 
-  function signAndSend(button) {
-    show(errorBox, null);
-    show(resultBox, null);
-    button.disabled = true;
-    var proposal;
-    W.approvedDevice(page.getAttribute("data-approved")).then(function (state) {
-      if (!state.device) { throw new Error("This browser has no signing key: create one below first."); }
+  function signer() {
+    return W.approvedDevice(page.getAttribute("data-approved")).then(function (state) {
+      if (!state.device) { throw new Error("This browser has no signing key: create one on the Device page first."); }
       if (!state.approved) {
         throw new Error("This browser's key " + state.device.keyid + " is not an approved admin key yet.");
       }
-      return W.getJson(button.getAttribute("data-statement-url")).then(function (doc) {
-        proposal = doc;
-        var party = doc.statement.party;
-        var what = button.classList.contains("revoke") ? "Revoke a key of " : "Add a key to ";
-        var summary = what + party.name + " (" + party.id + ")? The statement you sign:\n\n" +
-          JSON.stringify(doc.statement, null, 2);
-        if (!window.confirm(summary)) { return null; }
-        return W.signPayload(W.b64ToBytes(doc.payload), state.device);
-      });
-    }).then(function (envelope) {
-      if (!envelope) { return null; }
-      return W.postJson(button.getAttribute("data-submit-url"), { envelope: envelope });
-    }).then(function (result) {
-      if (!result) { return; }
-      show(resultBox, "Recorded in the ledger as " + result.event_id + ". Reloading…");
-      var row = button.closest("tr");
-      if (row) { row.setAttribute("data-status", button.classList.contains("revoke") ? "revoked" : "approved"); }
-      window.setTimeout(function () { window.location.reload(); }, 600);
-    }).catch(function (err) {
-      show(errorBox, err.message || String(err));
-    }).then(function () {
-      button.disabled = false;
+      return state.device;
     });
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll("button.approve, button.revoke"), function (button) {
-    button.addEventListener("click", function () { signAndSend(button); });
+  function send(button, proposal, device) {
+    return W.signPayload(W.b64ToBytes(proposal.payload), device).then(function (envelope) {
+      return W.postJson(button.getAttribute("data-submit-url"), { envelope: envelope });
+    });
+  }
+
+  /* The approval page: the statement is fetched when the page opens, shown under a details box, and signed on
+   * the press of Approve (the facts above it come from the same device request). */
+  var approve = document.getElementById("approve");
+  if (approve) {
+    var proposal = null;
+    W.getJson(approve.getAttribute("data-statement-url")).then(function (doc) {
+      proposal = doc;
+      document.getElementById("statement").textContent = JSON.stringify(doc.statement, null, 2);
+    }).catch(function (err) { show(errorBox, err.message || String(err)); });
+    approve.addEventListener("click", function () {
+      show(errorBox, null);
+      approve.disabled = true;
+      signer().then(function (device) {
+        if (!proposal) { throw new Error("The statement to sign has not loaded yet: try again in a moment."); }
+        return send(approve, proposal, device);
+      }).then(function () {
+        var facts = document.getElementById("device-facts");
+        facts.setAttribute("data-status", "approved");
+        show(resultBox, "Approved: " + document.getElementById("fact-label").textContent + " now signs for " +
+          document.getElementById("fact-party").textContent + ".");
+        approve.hidden = true;
+      }).catch(function (err) {
+        show(errorBox, err.message || String(err));
+        approve.disabled = false;
+      });
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("button.revoke"), function (button) {
+    button.addEventListener("click", function () {
+      show(errorBox, null);
+      show(resultBox, null);
+      var row = button.closest("tr");
+      var label = row.querySelector(".device-label").textContent.trim();
+      var partyName = row.querySelector(".party-name").textContent.trim();
+      var question = "Revoke key " + button.getAttribute("data-keyid") + (label ? " (" + label + ")" : "") + " of " +
+        partyName + "? From now on nothing it signs is accepted. This cannot be undone.";
+      if (!window.confirm(question)) { return; }
+      button.disabled = true;
+      signer().then(function (device) {
+        return W.getJson(button.getAttribute("data-statement-url")).then(function (doc) { return send(button, doc, device); });
+      }).then(function () {
+        row.setAttribute("data-revoked", "yes");
+        show(resultBox, "Key " + button.getAttribute("data-keyid") + " of " + partyName + " revoked.");
+        button.remove();
+      }).catch(function (err) {
+        show(errorBox, err.message || String(err));
+        button.disabled = false;
+      });
+    });
   });
 
-  W.approvedDevice(page.getAttribute("data-approved")).then(function (state) {
-    var boot = document.getElementById("admin-bootstrap");
-    if (state.device && !state.approved) {
-      document.getElementById("bootstrap-keyid").textContent = state.device.keyid;
-      boot.hidden = false;
-    }
-  });
   W.warnUnlessApproved(page.getAttribute("data-approved"), null);
 })();

@@ -31,6 +31,7 @@
     ids.hidden = false;
     enroll.hidden = true;
     document.getElementById("device-keyid").textContent = dev.keyid;
+    document.getElementById("device-fingerprint").textContent = dev.keyid.toUpperCase().replace(/(.{4})(?=.)/g, "$1 ");
     document.getElementById("device-public-key").textContent = dev.publicKey;
     return W.getJson(section.getAttribute("data-devices-url")).then(function (doc) {
       var mine = (doc.devices || []).filter(function (d) { return d.keyid === dev.keyid; })[0];
@@ -58,6 +59,17 @@
     return text || (navigator.userAgent.indexOf("Mobile") >= 0 ? "phone" : "browser");
   }
 
+  /* The page's list of enrolled devices, as the server has it now (it said "None yet" before this key). */
+  function refreshList() {
+    return fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("my-devices-card");
+        var old = document.getElementById("my-devices-card");
+        if (fresh && old) { old.replaceWith(fresh); }
+      }).catch(function () { /* the list updates on the next load */ });
+  }
+
   if (!W.device.supported()) {
     show("unsupported", "This browser cannot keep a signing key (no WebCrypto or IndexedDB).");
     return;
@@ -68,7 +80,8 @@
     errorBox.hidden = true;
     W.device.create().then(function (dev) {
       return W.postJson(section.getAttribute("data-enroll-url"), { public_key: dev.publicKey, label: labelText() })
-        .then(function () { return render(dev); });
+        .then(function () { return render(dev); })
+        .then(function () { refreshList(); });
     }).catch(function (err) {
       createButton.disabled = false;
       fail(err.name === "NotSupportedError" ? new Error("This browser does not support Ed25519 keys yet.") : err);
