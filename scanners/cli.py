@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import click
 
@@ -51,9 +51,9 @@ MAX_ITEMS = 200
 PROGRESS_FROM = 10  # show a progress bar from this many images / keys / records
 
 
-def scanner_home(env: dict[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("WAYBILL_SCANNER_HOME") or Path.home() / ".waybill-scanner").expanduser()
+def scanner_home(env: Mapping[str, str] | None = None) -> Path:
+    found = os.environ if env is None else env
+    return Path(found.get("WAYBILL_SCANNER_HOME") or Path.home() / ".waybill-scanner").expanduser()
 
 
 class Refused(TrackerError):
@@ -634,16 +634,17 @@ def inspect(device: Device, decision: str, note: str | None, codes: tuple[str, .
     online = _record(device, "inspect", codes=codes, images=images, location_name=location_name, country=country,
                      thorough=thorough, signed=signed,
                      build=lambda s, keys: {"decision": decision, "note_commitment": commitment})
-    for envelope in signed if note else []:
-        try:
-            if not online:
-                raise ServerUnreachable("offline")
-            device.client.post_note(envelope.event_id, note=note, salt=salt)
-            click.echo(f"note delivered privately for {envelope.event_id}")
-        except (ApiError, ServerUnreachable) as exc:
-            click.echo(f"note not delivered ({exc}); once {envelope.event_id} is on the server, deliver it with: "
-                       f"POST /api/v1/notes {{\"event_id\": \"{envelope.event_id}\", \"salt\": \"{salt}\", "
-                       f"\"note\": ...}}", err=True)
+    if note is not None:
+        for envelope in signed:
+            try:
+                if not online:
+                    raise ServerUnreachable("offline")
+                device.client.post_note(envelope.event_id, note=note, salt=salt)
+                click.echo(f"note delivered privately for {envelope.event_id}")
+            except (ApiError, ServerUnreachable) as exc:
+                click.echo(f"note not delivered ({exc}); once {envelope.event_id} is on the server, deliver it with: "
+                           f"POST /api/v1/notes {{\"event_id\": \"{envelope.event_id}\", \"salt\": \"{salt}\", "
+                           f"\"note\": ...}}", err=True)
 
 
 @cli.command()
@@ -703,8 +704,12 @@ def sync(device: Device, retries: int, backoff: float, batch: int) -> None:
     show_bar = len(pending) >= PROGRESS_FROM
     if show_bar:
         with click.progressbar(length=len(pending), label="sending", file=sys.stderr, show_pos=True) as bar:
+            def delivered(d: Delivery) -> None:
+                lines.append(d)
+                bar.update(1)
+
             report = deliver(outbox, device.client, retries=retries, backoff=backoff, batch=batch,
-                             on_delivery=lambda d: (lines.append(d), bar.update(1)))
+                             on_delivery=delivered)
     else:
         report = deliver(outbox, device.client, retries=retries, backoff=backoff, batch=batch,
                          on_delivery=_echo_delivery)

@@ -26,7 +26,7 @@ __all__ = ["Decoded", "ScannedCode", "ImageLimits", "decode_image", "decode_keys
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")  # what a phone or browser sends; no exotic decoders
-_FORMATS = [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]
+_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix])
 _FORMAT_NAMES = {"QRCode": "QRCode", "QR Code": "QRCode", "DataMatrix": "DataMatrix", "Data Matrix": "DataMatrix"}
 
 
@@ -99,10 +99,10 @@ def _open(image: bytes | str | Path | Image.Image, limits: ImageLimits | None = 
         if limits is not None and img.format == "JPEG" and max(img.size) > limits.max_side:
             img.draft("RGB", (limits.max_side, limits.max_side))  # decode at 1/2, 1/4 or 1/8 scale
         img.load()
-    except FileNotFoundError as exc:
-        raise InvalidInput(f"{image} does not exist", code="invalid_image") from exc
+    except FileNotFoundError as exc:  # only a path gets here (bytes open from memory)
+        raise InvalidInput(f"{image!s} does not exist", code="invalid_image") from exc
     except IsADirectoryError as exc:
-        raise InvalidInput(f"{image} is a directory, not an image", code="invalid_image") from exc
+        raise InvalidInput(f"{image!s} is a directory, not an image", code="invalid_image") from exc
     except Image.DecompressionBombError as exc:
         raise _too_large("the image claims too many pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -119,7 +119,7 @@ def _passes(gray: Image.Image) -> Iterator[tuple[Image.Image, Any]]:
     if longest < 1400:
         # Small codes: modules of 1-2 px are below what the detector finds; enlarge smoothly.
         factor = 2 if longest >= 500 else 3
-        big = stretched.resize((gray.width * factor, gray.height * factor), Image.BICUBIC)
+        big = stretched.resize((gray.width * factor, gray.height * factor), Image.Resampling.BICUBIC)
         yield big, zxingcpp.Binarizer.LocalAverage
         yield big.filter(ImageFilter.UnsharpMask(radius=2 * factor, percent=200, threshold=0)), \
             zxingcpp.Binarizer.LocalAverage
@@ -206,8 +206,8 @@ def decode_image(image: bytes | str | Path | Image.Image, *, exhaustive: bool = 
         fmt = _format_name(code.format)
         shown = printable(content)
         try:
-            scanned = read_code(content)
-            key, error, elements = scanned.key, None, scanned.elements
+            code_read = read_code(content)
+            key, error, elements = code_read.key, None, code_read.elements
         except TrackerError as exc:
             key, error, elements = None, f"{fmt} {exc.message}", {}
         out.append(Decoded(text=shown, format=fmt, position=_position(code, scale), key=key, error=error,

@@ -12,7 +12,7 @@ import io
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 from xml.sax.saxutils import escape
 
 import click
@@ -54,7 +54,7 @@ class LabelError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True, file=file)
 
 
@@ -115,7 +115,7 @@ def _qr_image(data: str, box: int) -> Image.Image:
     n = len(matrix)
     img = Image.new("L", (n, n), 255)
     img.putdata([0 if cell else 255 for row in matrix for cell in row])
-    return img.resize((n * box, n * box), Image.NEAREST)
+    return img.resize((n * box, n * box), Image.Resampling.NEAREST)
 
 
 def _draw_label(canvas: Image.Image, key: LabelKey, *, resolver: str, origin: tuple[int, int],
@@ -349,7 +349,7 @@ def _parse_grid(value: str) -> tuple[int, int]:
 @click.option("--scale", default=10, show_default=True, type=click.IntRange(2, 40),
               help="PNG: pixels per QR module.")
 def label(gtin: str | None, serial: str | None, sscc: str | None, out: str, resolver: str | None, sheet: bool,
-          serials: str | None, serials_file, grid: str, title: str | None, scale: int) -> None:
+          serials: str | None, serials_file: IO[str] | None, grid: str, title: str | None, scale: int) -> None:
     """Make a QR label (GS1 Digital Link + readable text) for an item, a container or a whole batch.
     GTIN may instead be any code to reprint (a Digital Link, (01)…(21)…, what a label prints).
 
@@ -367,7 +367,8 @@ def label(gtin: str | None, serial: str | None, sscc: str | None, out: str, reso
         raise LabelError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
-def _label(gtin, serial, sscc, out, resolver, sheet, serials, serials_file, grid, title, scale) -> None:
+def _label(gtin: str | None, serial: str | None, sscc: str | None, out: str, resolver: str | None, sheet: bool,
+           serials: str | None, serials_file: IO[str] | None, grid: str, title: str | None, scale: int) -> None:
     ext = Path(out).suffix.lower()
     resolver = normalize_resolver(resolver or load_config().resolver)
     if sheet:

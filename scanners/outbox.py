@@ -142,6 +142,7 @@ class Outbox:
                                     [(seq, k) for k in keys])
             else:
                 seq = existing["seq"]
+        assert seq is not None  # an INSERT always sets lastrowid
         return self.get(seq)
 
     def _records(self, where: str, args: Iterable[Any] = ()) -> list[Record]:

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime, timezone
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -22,7 +22,8 @@ from .errors import IntegrityError, InvalidIdentifier, InvalidStatement, Rejecte
 from .home import init as init_home
 from .home import open_ledger, read_passphrase
 from .identifiers import parse_code
-from .keys import generate_keypair, key_id, public_key_from_b64, read_key_file, write_key_file
+from .keys import KeyPair, generate_keypair, key_id, public_key_from_b64, read_key_file, write_key_file
+from .ledger import Ledger
 from .statements import format_time, parse_time
 
 __all__ = ["main", "cli"]
@@ -124,7 +125,7 @@ def keygen(out: str, encrypt: bool, passphrase_file: str | None) -> None:
     click.echo(f"written: {out} (mode 0600)")
 
 
-def _load_key(path: str, passphrase_file: str | None):
+def _load_key(path: str, passphrase_file: str | None) -> KeyPair:
     return read_key_file(path, passphrase=read_passphrase(passphrase_file))
 
 
@@ -147,14 +148,14 @@ def party() -> None:
     """Register, update, revoke and list parties (admin-signed `party` statements)."""
 
 
-def _append_party(ledger, admin_key, doc: dict) -> None:
+def _append_party(ledger: Ledger, admin_key: KeyPair, doc: dict[str, Any]) -> None:
     from .signing import sign_statement
 
     result = ledger.append(sign_statement(doc, admin_key), now=_now(ledger))
     click.echo(json.dumps({"event_id": result.event_id, "leaf_index": result.leaf_index, "created": result.created}))
 
 
-def _admin_location(ledger) -> dict[str, str]:
+def _admin_location(ledger: Ledger) -> dict[str, str]:
     admin = ledger.party("admin")
     return {"name": admin.name, "country": admin.country}
 
@@ -330,7 +331,7 @@ def record(stype: str, key_file: str, actor: str | None, items: tuple[str, ...],
 
 @cli.command("import")
 @click.argument("file", type=click.File("r"))
-def import_(file) -> None:
+def import_(file: IO[str]) -> None:
     """Import envelopes recorded elsewhere (one JSON envelope per line) as evidence, without admission checks.
     Lookups and `verify` still judge every signature."""
     envelopes = [line for line in (l.strip() for l in file) if line]

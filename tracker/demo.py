@@ -6,7 +6,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from .config import Config, load_config
 from .errors import InvalidInput, TrackerError
@@ -95,7 +95,7 @@ def build_demo(net: Network, *, items: int = 3000, lot_size: int = 40, seed: int
         pallet = "00/" + make_sscc(f"demo-lot-{lot}")
         head: dict[str, str] = {}
 
-        def rec(stype: str, actor: str, touched: list[str], hours: float = 1.0, **fields) -> str:
+        def rec(stype: str, actor: str, touched: list[str], hours: float = 1.0, **fields: Any) -> str:
             prev = {k: head[k] for k in touched if k in head}
             eid = net.record(stype, actor, at=net.tick(hours), prev=prev if stype != "commission" else None,
                              **fields).event_id

@@ -6,6 +6,7 @@ Exit codes as `tracker record`: 0 appended, 1 refused, 2 usage error, 3 other er
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -39,7 +40,7 @@ def licence(key_file: str, licensee: str, prefixes: tuple[str, ...], not_before:
         raise Rejected(f"key {key.keyid} is not registered to any party", code="unknown_key", field="--key")
     owner = ledger.party(actor)
     now = _now(ledger).replace(microsecond=0)
-    fields = {"licensee": licensee, "gs1_prefixes": list(prefixes),
+    fields: dict[str, Any] = {"licensee": licensee, "gs1_prefixes": list(prefixes),
               "not_before": format_time(parse_time(not_before, "--not-before")) if not_before else format_time(now)}
     if not_after:
         fields["not_after"] = format_time(parse_time(not_after, "--not-after"))

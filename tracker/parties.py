@@ -173,7 +173,7 @@ def parse_party(value: Any) -> PartyRecord:
         if not isinstance(k, dict) or set(k) - {"public_key", "not_before", "revoked_at"}:
             raise InvalidStatement(f"{f} must be {{public_key, not_before, revoked_at?}}", field=f)
         try:
-            pk = public_key_from_b64(k.get("public_key"))
+            pk = public_key_from_b64(str(k.get("public_key")))  # a non-string fails as not base64
         except Exception as exc:
             raise InvalidStatement(f"{f}.public_key must be a base64 32-byte Ed25519 key", field=f) from exc
         nb = parse_time(k.get("not_before"), f"{f}.not_before")

@@ -11,6 +11,7 @@ so a scenario pins the verdict at every stage of a journey, not only at its end.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import tomllib
@@ -90,7 +91,9 @@ class Network:
         self.parties[pid] = {"name": name, "country": country, "roles": list(roles),
                              "gs1_prefixes": list(gs1_prefixes), "sites": [dict(x) for x in sites]}
         if existing is not None:
-            self.parties[pid]["key_records"] = [{"public_key": k.public_key_b64, "not_before": format_time(k.not_before),
+            # A party already in the ledger (a demo rebuilt over its own home) keeps the keys it has.
+            self.parties[pid]["key_records"] = [{"public_key": base64.b64encode(k.public_key).decode(),
+                                                 "not_before": format_time(k.not_before),
                                                  **({"revoked_at": format_time(k.revoked_at)} if k.revoked_at else {})}
                                                 for k in existing.keys]
             return keys[0]

@@ -272,8 +272,11 @@ def parse_statement(payload: bytes) -> Statement:
         product = doc["product"]
         if not isinstance(product, dict) or set(product) - {"gtin", "name", "lot", "expiry"}:
             raise InvalidStatement("product must be {gtin, name, lot?, expiry?}", field="product")
+        if not isinstance(product.get("gtin"), str):
+            raise InvalidStatement("product.gtin must be a GTIN: a string of 8, 12, 13 or 14 digits",
+                                   field="product.gtin")
         try:
-            gtin = normalize_gtin(product.get("gtin"))
+            gtin = normalize_gtin(product["gtin"])
         except Exception as exc:
             raise InvalidStatement(f"product.gtin: {exc}", field="product.gtin") from exc
         prod = {"gtin": gtin, "name": _text(product, "name", "product.name")}

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..admission import signature_is_valid
 from ..brands import Licence, company_prefix_of, gs1_office_of, licence_index_key
-from ..identifiers import ItemKey, parse_key
+from ..identifiers import ContainerKey, ItemKey, parse_key
 from ..ledger import Ledger
 from ..parties import PartyRecord
 from ..scans import ScanPolicy, ScanSummary, summarise
@@ -119,7 +119,7 @@ def _path_json(path: Sequence[PathEvent], f: Facts) -> list[dict[str, Any]]:
     return out
 
 
-def lookup(ledger: Ledger, key: str | ItemKey, *, now: datetime | None = None,
+def lookup(ledger: Ledger, key: str | ItemKey | ContainerKey, *, now: datetime | None = None,
            scan_policy: ScanPolicy | None = None, unsaved_scans: Sequence[tuple[str, str, int]] = (),
            caches: LookupCaches | None = None, clock: Callable[[], float] = time.monotonic) -> Provenance:
     """The SPEC §4 provenance answer for an item or container key. Raises InvalidIdentifier on bad keys.

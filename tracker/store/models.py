@@ -94,7 +94,7 @@ metadata = SQLModel.metadata
 from sqlalchemy import Index  # noqa: E402
 
 # The customs dashboard reads ship/receive/inspect entries by type.
-Index("ix_entries_type", Entry.__table__.c.type)
+Index("ix_entries_type", metadata.tables["entries"].c.type)
 
 
 # --- witness cosignatures (migration 0006_cosignatures) ------------------------------------------------

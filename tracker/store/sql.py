@@ -17,20 +17,20 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from ..errors import TrackerError
 from ..merkle import NodeId
 from .base import StoredCheckpoint, StoredEntry
-from .models import CheckpointRow, Entry, KeyEvent, MerkleNode, Meta, Party, PartyKey, PartyPrefix, ScanCount
+from .models import metadata  # the table models register themselves here
 
 __all__ = ["SqlStore", "migrate", "StorageError", "StorageFull"]
 
 _ADVISORY_LOCK = 0x57415942  # "WAYB"
-entries = Entry.__table__
-nodes_table = MerkleNode.__table__
-key_events = KeyEvent.__table__
-parties = Party.__table__
-party_keys = PartyKey.__table__
-party_prefixes = PartyPrefix.__table__
-scan_counts = ScanCount.__table__
-checkpoints = CheckpointRow.__table__
-meta_table = Meta.__table__
+entries = metadata.tables["entries"]
+nodes_table = metadata.tables["merkle_nodes"]
+key_events = metadata.tables["key_events"]
+parties = metadata.tables["parties"]
+party_keys = metadata.tables["party_keys"]
+party_prefixes = metadata.tables["party_prefixes"]
+scan_counts = metadata.tables["scan_counts"]
+checkpoints = metadata.tables["checkpoints"]
+meta_table = metadata.tables["meta"]
 
 
 class StorageError(TrackerError):
@@ -99,12 +99,12 @@ def _storage_fault(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def _entry(row) -> StoredEntry:
+def _entry(row: Any) -> StoredEntry:
     return StoredEntry(leaf_index=row.leaf_index, event_id=row.event_id, type=row.type, actor=row.actor,
                        time=row.time, leaf_data=bytes(row.leaf_data))
 
 
-def _checkpoint(row) -> StoredCheckpoint:
+def _checkpoint(row: Any) -> StoredCheckpoint:
     return StoredCheckpoint(size=row.size, root_hash=bytes(row.root_hash), note=row.note, created_at=row.created_at)
 
 
@@ -114,13 +114,15 @@ class SqlTxn:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Plain DB-API on the transaction's own connection: the lookup path runs a handful of small queries,
         and SQLAlchemy's per-statement machinery cost as much as the queries themselves."""
-        cur = self.conn.connection.dbapi_connection.cursor()
+        dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None  # the transaction holds its connection
+        cur = dbapi.cursor()
         try:
             cur.execute(sql, tuple(params))
-            return cur.fetchall()
+            return [tuple(row) for row in cur.fetchall()]
         finally:
             cur.close()
 
@@ -419,7 +421,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver hook
+    def _connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - driver hook
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -429,7 +431,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:  # pragma: no cover - driver hook
+    def _begin(conn: Any) -> None:  # pragma: no cover - driver hook
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -525,10 +527,9 @@ def migrate(store: SqlStore) -> None:
 
 # --- witness cosignature tables (read by the SqlTxn methods above) ------------------------------------------
 from .base import StoredCosignature, StoredWitnessStatus  # noqa: E402
-from .models import CosignatureRow as _CosignatureRow, WitnessStatusRow as _WitnessStatusRow  # noqa: E402
 
-cosignatures = _CosignatureRow.__table__
-witness_status_table = _WitnessStatusRow.__table__
+cosignatures = metadata.tables["cosignatures"]
+witness_status_table = metadata.tables["witness_status"]
 
 
 def _cosignature(row: Any) -> StoredCosignature:

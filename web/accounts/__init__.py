@@ -15,7 +15,7 @@ from .users import (DEMO_USERS, LOCKOUT, MAX_FAILED_LOGINS, USER_ROLES, AccountL
 
 __all__ = [
     "USER_ROLES", "DEVICE_STATUSES", "STAFF_TYPES", "CUSTOMS_TYPES", "DEMO_USERS", "MAX_FAILED_LOGINS", "LOCKOUT",
-    "User", "Device", "AuthenticationError", "AccountLocked", "Forbidden",
+    "User", "Device", "AuthenticationError", "AccountLocked", "Forbidden", "passwords",
     "hash_password", "is_correct_password", "needs_rehash",
     "create_user", "authenticate", "get_user", "list_users", "set_password", "set_disabled",
     "start_session", "session_user", "end_session",

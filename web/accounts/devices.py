@@ -17,7 +17,7 @@ from tracker.signing import party_statement, sign_statement
 from tracker.statements import PartyRecord, Statement, format_time, parse_statement, parse_time
 
 from ..db import StoredDevice, web_db
-from .users import Forbidden, User, _party_or_refuse, stamp
+from .users import Forbidden, User, _party_or_refuse
 
 __all__ = ["DEVICE_STATUSES", "STAFF_TYPES", "CUSTOMS_TYPES", "Device", "request_device", "get_device",
            "list_devices", "reject_device", "approval_statement", "revocation_statement", "record_approval",

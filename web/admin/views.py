@@ -10,6 +10,7 @@ import os
 import tempfile
 
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from tracker.errors import InvalidInput, TrackerError
 from tracker.statements import statement_bytes
@@ -146,7 +147,7 @@ def create_user() -> Any:
 
 @bp.post("/users/<int:user_id>/<any(disable, enable):action>")
 @requires("admin")
-def set_user_state(user_id: int, action: str) -> Response:
+def set_user_state(user_id: int, action: str) -> ResponseReturnValue:
     ActionForm().validate_on_submit()  # CSRF already checked globally
     if user_id == current_account().id and action == "disable":
         raise InvalidInput("you cannot disable your own account", code="cannot_disable_self")
@@ -157,7 +158,7 @@ def set_user_state(user_id: int, action: str) -> Response:
 
 @bp.post("/devices/<int:device_id>/reject")
 @requires("admin")
-def reject_device(device_id: int) -> Response:
+def reject_device(device_id: int) -> ResponseReturnValue:
     device = accounts.reject_device(ledger(), device_id, admin=current_account(), now=_now())
     flash(f"Device {device.keyid} rejected.")
     return redirect(url_for("admin.index"), 303)

@@ -10,6 +10,7 @@ from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from tracker import provenance
+from tracker.dsse import parse_envelope
 from tracker.errors import InvalidIdentifier, InvalidInput, NotFound, TrackerError
 from tracker.identifiers import ContainerKey, ItemKey, parse_link_path, validate_serial
 from tracker.ledger import AppendResult
@@ -87,7 +88,7 @@ def post_event() -> tuple[Response, int] | Response:
     for keyid in _signing_keyids(doc):
         hit_keyed("WAYBILL_KEY_WRITE_LIMIT", "signing-key", keyid, what=f"signing key {keyid}")
     # Only a JSON object is an envelope (a JSON string holding one is not); None makes the core say so.
-    result = ledger().append(doc if isinstance(doc, dict) else None, now=_now())
+    result = ledger().append(parse_envelope(doc if isinstance(doc, dict) else None), now=_now())
     response = jsonify(_ids(result))
     response.headers["Location"] = url_for("api.get_event", event_id=result.event_id)
     return response, 201 if result.created else 200

@@ -1,10 +1,11 @@
 """Sign in, sign out, and this browser's device key (``/account``)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from tracker.errors import InvalidInput
@@ -77,7 +78,7 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     form = LogoutForm()
     form.validate_on_submit()  # CSRF is checked globally before this view runs
     if current_user.is_authenticated:

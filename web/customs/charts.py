@@ -38,7 +38,7 @@ def stacked_columns(rows: Sequence[tuple[str, Sequence[int]]], series: Sequence[
     bars = []
     for i, (label, counts) in enumerate(rows):
         x = left + i * slot + (slot - bar_w) / 2
-        base = top + plot_h
+        base: float = top + plot_h
         segments = []
         for (name, css), count in zip(series, counts):
             if not count:
