@@ -80,7 +80,7 @@ def test_backup_while_writing_restores_to_a_ledger_that_verifies_and_serves_the_
     from web import create_app
 
     inst = installation
-    register_parties(inst, {f"ol-mk-{n}": {"roles": ["manufacturer"]} for n in range(2)}
+    register_parties(inst, {f"ol-mk-{n}": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]} for n in range(2)}
                      | {f"ol-wh-{n}": {"roles": ["warehouse", "retailer"]} for n in range(2)})
     files: list[Path] = []
     outputs: list[str] = []
@@ -167,7 +167,7 @@ def test_backup_while_writing_restores_to_a_ledger_that_verifies_and_serves_the_
 def test_a_damaged_or_mismatched_backup_is_refused_before_anything_is_written(installation, backend, empty_target,
                                                                              tmp_path):
     inst = installation
-    register_parties(inst, {"bk-mk": {"roles": ["manufacturer"]}})
+    register_parties(inst, {"bk-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}})
     path = tmp_path / "good.waybill"
     assert inst.tracker("backup", str(path)).returncode == 0
     # `backup` refuses to overwrite a file unless told to.

@@ -84,7 +84,8 @@ def _revoke_device_0(inst: Installation, at: datetime) -> dict[str, Any]:
     keys = [{"public_key": device_key("ck-mk", 0).public_key_b64, "not_before": since, "revoked_at": format_time(at)},
             {"public_key": device_key("ck-mk", 1).public_key_b64, "not_before": since}]
     doc = party_statement(admin="admin", time=at, location={"name": "Registry", "country": "ZZ"}, party_id="ck-mk",
-                          name="Ck-Mk", country="CN", roles=["manufacturer"], keys=keys)
+                          name="Ck-Mk", country="CN", roles=["manufacturer"], keys=keys,
+                          gs1_prefixes=["950600"])
     return sign_statement(doc, inst.admin_key()).to_json()
 
 
@@ -113,7 +114,7 @@ def test_a_clock_jumping_back_neither_revives_a_revoked_key_nor_refuses_honest_s
     from web import create_app
 
     inst = installation
-    register_parties(inst, {"ck-mk": {"roles": ["manufacturer"], "devices": 2},
+    register_parties(inst, {"ck-mk": {"roles": ["manufacturer"], "devices": 2, "gs1_prefixes": ["950600"]},
                             "ck-wh": {"roles": ["warehouse", "retailer"]}})
     wall = FakeWall(now())
     monkeypatch.setattr(tracker.clock, "wall_time", wall)

@@ -57,7 +57,7 @@ def test_postgres_restarted_under_write_load_loses_nothing(private_postgres, tmp
     cluster = private_postgres
     inst = Installation(home=tmp_path / "home", database_url=cluster.url).init()
     others = [ledger_state(inst).entries[0][1], *register_parties(inst, {
-        **{f"ol-mk-{n}": {"roles": ["manufacturer"]} for n in range(LOAD_CLIENTS)},
+        **{f"ol-mk-{n}": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]} for n in range(LOAD_CLIENTS)},
         **{f"ol-wh-{n}": {"roles": ["warehouse", "retailer"]} for n in range(LOAD_CLIENTS)}})]
     watcher = CheckpointWatcher(inst)
     unavailable = {503: "storage_unavailable"}
@@ -182,7 +182,7 @@ def fill(disk: Path) -> Path:
 def test_sqlite_disk_full_refuses_writes_keeps_reads_and_resumes(small_disk, tmp_path, figures):
     inst = Installation(home=tmp_path / "home", database_url=f"sqlite:///{small_disk / 'ledger.db'}").init()
     others = [ledger_state(inst).entries[0][1], *register_parties(inst, {
-        "df-mk": {"roles": ["manufacturer"]}, "df-wh": {"roles": ["warehouse", "retailer"]}})]
+        "df-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}, "df-wh": {"roles": ["warehouse", "retailer"]}})]
     full = {507: "storage_full"}
     acks: dict[str, int] = {}
     start = now() - timedelta(minutes=50)
@@ -264,7 +264,7 @@ def test_sqlite_out_of_room_answers_507_in_process(tmp_path, figures):
 
     inst = Installation(home=tmp_path / "home").init()
     others = [ledger_state(inst).entries[0][1], *register_parties(inst, {
-        "df-mk": {"roles": ["manufacturer"]}, "df-wh": {"roles": ["warehouse", "retailer"]}})]
+        "df-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}, "df-wh": {"roles": ["warehouse", "retailer"]}})]
     cap = {"pages": 1 << 30}
 
     def capped(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -330,7 +330,7 @@ def test_a_connection_cut_mid_transaction_is_a_storage_error_and_the_next_one_re
     schemas = PgSchemas(PG_URL)
     try:
         inst = Installation(home=tmp_path / "home", database_url=schemas.new()).init()
-        register_parties(inst, {"cut-mk": {"roles": ["manufacturer"]}})
+        register_parties(inst, {"cut-mk": {"roles": ["manufacturer"], "gs1_prefixes": ["950600"]}})
         ledger = inst.open(writable=True)
         killer = RawDb(inst)
         size = ledger.size()
