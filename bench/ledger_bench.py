@@ -44,8 +44,12 @@ from tracker.signing import new_statement, party_statement, sign_statement
 from tracker.statements import format_time, statement_bytes
 from tracker.store import open_store
 
-VERIFY_TARGET = 0.60
-INGEST_TARGET = 0.40
+# Goals against the machine's raw verify capacity: the one-core raw rate times the threads the ledger verifies on
+# (ingest and audit spread signature checks over them); a single append in a loop against one core's raw rate.
+VERIFY_TARGET = 0.70
+INGEST_TARGET = 0.50
+SINGLE_TARGET = 0.20
+IMPORTERS = [("rotterdam-import", "NL"), ("hamburg-import", "DE"), ("felixstowe-import", "GB")]
 
 T_CREATE = datetime(2026, 2, 28, 8, 0, 0, tzinfo=timezone.utc)   # ledger genesis
 T_PARTIES = T_CREATE + timedelta(days=1)                          # manufacturers registered
@@ -211,6 +215,10 @@ class Network:
         self.mfrs = MANUFACTURERS[:n_manufacturers]
         self.keys = {m[0]: fixed_key(m[0]) for m in self.mfrs}
 
+        for pid, country in IMPORTERS:
+            for kind in ("import", "customs", "shop"):
+                self.keys[f"{pid}-{kind}"] = fixed_key(f"{pid}-{kind}")
+
     def party_envelopes(self) -> list[dict[str, Any]]:
         out = []
         for i, (pid, name, country, prefix, site, _) in enumerate(self.mfrs):
@@ -220,7 +228,77 @@ class Network:
                 keys=[{"public_key": self.keys[pid].public_key_b64, "not_before": format_time(T_PARTIES)}],
                 gs1_prefixes=[prefix])
             out.append(sign_statement(doc, self.admin_key).to_json())
+        for j, (base, country) in enumerate(IMPORTERS):
+            for kind, roles in (("import", ["warehouse", "exporter"]), ("customs", ["customs"]), ("shop", ["retailer"])):
+                pid = f"{base}-{kind}"
+                doc = party_statement(
+                    admin="admin", time=T_PARTIES + timedelta(minutes=10 + j), party_id=pid, name=pid, country=country,
+                    location={"name": "Waybill HQ", "country": "HK"}, roles=roles,
+                    keys=[{"public_key": self.keys[pid].public_key_b64, "not_before": format_time(T_PARTIES)}])
+                out.append(sign_statement(doc, self.admin_key).to_json())
         return out
+
+    def journeys(self, start: int, count: int, *, serial_tag: str) -> Iterator[dict[str, Any]]:
+        """``count`` signed envelopes of real journeys, in an order a ledger admits: a lot of 10 commissions
+        (1-3 items each) is packed on a pallet (aggregate, ``prev`` per item), shipped abroad (container ``prev``),
+        inspected by the destination's customs, received, unpacked (disaggregate), and each commission's items
+        shipped on to a shop and received there. 35 statements a lot; ``start`` counts statements."""
+        made = 0
+        lot = start // 35
+        skip = start - lot * 35
+        while made < count:
+            for env in self._lot(lot, serial_tag):
+                if skip:
+                    skip -= 1
+                    continue
+                if made >= count:
+                    return
+                made += 1
+                yield env
+            lot += 1
+
+    def _lot(self, lot: int, tag: str) -> Iterator[dict[str, Any]]:
+        rng = random.Random(lot * 7919 + 3)
+        pid, _, country, prefix, site, products = self.mfrs[lot % len(self.mfrs)]
+        base, dest = IMPORTERS[lot % len(IMPORTERS)]
+        imp, cus, shop = f"{base}-import", f"{base}-customs", f"{base}-shop"
+        at = T0 + lot * 35 * STEP
+        here = {"name": site, "country": country, "gln": gln13(prefix, 1)}
+        there = {"name": f"{imp} terminal", "country": dest}
+
+        def sign(actor: str, stype: str, where: dict[str, str], **fields: Any) -> dict[str, Any]:
+            nonlocal at
+            at += STEP
+            env = sign_statement(new_statement(stype, actor=actor, time=at, location=where, **fields), self.keys[actor])
+            heads.update({k: env.event_id for k in fields.get("items", ())})
+            if fields.get("container"):
+                heads[fields["container"]] = env.event_id
+            return env.to_json()
+
+        heads: dict[str, str] = {}
+        groups = []
+        gtin = gtin14(prefix, 1 + lot % len(products))
+        for i in range(10):
+            items = [f"01/{gtin}/21/{tag}{lot:08d}{i}{j}" for j in range(rng.choices((1, 2, 3), weights=(60, 25, 15))[0])]
+            groups.append(items)
+            yield sign(pid, "commission", here, items=items,
+                       product={"gtin": gtin, "name": products[lot % len(products)], "lot": f"L{lot:06d}"})
+        everything = [k for g in groups for k in g]
+        pallet = f"00/0{prefix}{lot % 10 ** (16 - len(prefix)):0{16 - len(prefix)}d}"
+        pallet = pallet + str(gs1_check_digit(pallet[3:]))
+        yield sign(pid, "aggregate", here, container=pallet, items=everything, prev={k: heads[k] for k in everything})
+        ship = sign(pid, "ship", here, items=[pallet], to=imp, prev={pallet: heads[pallet]})
+        yield ship
+        ship_id = heads[pallet]
+        yield sign(cus, "inspect", there, items=[pallet], decision="released", prev={pallet: heads[pallet]})
+        yield sign(imp, "receive", there, items=[pallet], from_=pid, ship=ship_id, prev={pallet: heads[pallet]})
+        yield sign(imp, "disaggregate", there, container=pallet, items=everything,
+                   prev={pallet: heads[pallet], **{k: heads[k] for k in everything}})
+        for items in groups:
+            yield sign(imp, "ship", there, items=items, to=shop, prev={k: heads[k] for k in items})
+            onward = heads[items[0]]
+            yield sign(shop, "receive", {"name": f"{shop} store", "country": dest}, items=items, from_=imp,
+                       ship=onward, prev={k: heads[k] for k in items})
 
     def commissions(self, start: int, count: int, *, serial_tag: str) -> Iterator[dict[str, Any]]:
         """``count`` signed commission envelopes (wire-form dicts): 1-3 items each, one manufacturer
@@ -295,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--form", choices=("dict", "json", "object"), default="dict",
                     help="what append_batch receives: parsed JSON dicts (as an HTTP handler has them, default), "
                          "raw JSON bytes, or tracker.dsse.Envelope objects")
+    ap.add_argument("--mix", default="commission,journeys",
+                    help="workloads, comma separated: commission (commissions only), journeys (commission, pallet, "
+                         "ship abroad, customs, receive, unpack, ship on, receive: ship/receive with prev); "
+                         "default both, one after the other")
     ap.add_argument("--profile", action="store_true",
                     help="run ingest and audit under cProfile (rates are then NOT representative); "
                          "writes bench/out/{ingest,audit,single}.prof and prints the top functions to stderr")
@@ -319,17 +401,38 @@ def main(argv: list[str] | None = None) -> int:
     sampler = RawSampler(pairs[:2000], enabled=not args.profile)
     del pairs
 
-    # 2. pre-sign everything before any timing.
+    mixes = [m.strip() for m in args.mix.split(",") if m.strip()]
+    if not mixes or set(mixes) - {"commission", "journeys"}:
+        ap.error("--mix takes commission and/or journeys")
+    from tracker.keys import PARALLEL_MIN, verify_threads
+    threads = verify_threads()
+    all_results: dict[str, Any] = {}
+    for mix in mixes:
+        all_results[mix] = run_mix(mix, args, net, sampler, raw_start, out_dir, threads)
+    print(f"\n'vs machine' = rate / (one-core raw verify/s sampled during the phase x {threads} thread(s) the ledger "
+          "verifies on);\n'vs raw now' = rate / one-core raw. Single appends are one transaction (and fsync) each, "
+          f"judged against one core. The ledger verifies batches of >= {PARALLEL_MIN} signatures on {threads} "
+          "thread(s) (WAYBILL_VERIFY_THREADS=1 for one).")
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({"raw_verify_start_per_s": raw_start, "verify_threads": threads,
+                                               "profiled": args.profile, **all_results}, indent=1) + "\n")
+    return 0
+
+
+def run_mix(mix: str, args: argparse.Namespace, net: Network, sampler: RawSampler, raw_start: float, out_dir: Path,
+            threads: int) -> dict[str, Any]:
     t = time.perf_counter()
     parties = net.party_envelopes()
-    bulk = list(net.commissions(0, args.entries, serial_tag="B"))
-    singles = list(net.commissions(args.entries, args.single, serial_tag="S"))
+    make = net.commissions if mix == "commission" else net.journeys
+    bulk = list(make(0, args.entries, serial_tag="B"))
+    singles = list(make(args.entries, args.single, serial_tag="B"))
     avg_payload = sum(len(e["payload"]) * 3 / 4 for e in bulk) / max(len(bulk), 1)  # base64 -> bytes
     bulk = [to_form(e, args.form) for e in bulk]
     singles = [to_form(e, args.form) for e in singles]
-    err(f"  pre-signed {len(bulk) + len(singles):,} commission envelopes in {time.perf_counter() - t:.1f}s "
+    err(f"  [{mix}] pre-signed {len(bulk) + len(singles):,} envelopes in {time.perf_counter() - t:.1f}s "
         f"(avg statement ~{avg_payload:.0f} B)")
-    now = T0 + (args.entries + args.single) * STEP + timedelta(minutes=1)
+    now = T0 + (args.entries + args.single) * STEP * 2 + timedelta(minutes=1)
     gc.collect()
     gc.freeze()  # the pre-signed workload is not what a server holds: keep it out of GC passes
 
@@ -349,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             prog = Progress("ingest", len(bulk))
             lat: list[float] = []
             errors: list[Exception] = []
-            sampler.phase("ingest")
+            sampler.phase(f"{mix}-ingest")
             with maybe_profile(args.profile, "ingest", out_dir, args.profile_top):
                 for i in range(0, len(bulk), args.batch):
                     chunk = bulk[i:i + args.batch]
@@ -368,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             # 4. full-ledger verify. The progress callback's own time (incl. its raw sample) is subtracted.
             size = ledger.size()
             prog = Progress("verify", size)
-            sampler.phase("verify")
+            sampler.phase(f"{mix}-verify")
             excluded = 0.0
 
             def on_progress(n: int, total: int) -> None:
@@ -387,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # 5. single appends (after the audit, so the audited ledger has only batch checkpoints).
             prog = Progress("single", len(singles))
-            sampler.phase("single")
+            sampler.phase(f"{mix}-single")
             t_one = 0.0
             with maybe_profile(args.profile, "single", out_dir, args.profile_top):
                 for k, env in enumerate(singles, 1):
@@ -403,56 +506,46 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
 
     # Re-measure: CPU frequency and neighbours drift over a run of minutes.
-    raw_end = raw_verify_rate(raw_pairs(min(args.raw, 5000), list(net.keys.values())))
+    raw_end = raw_verify_rate(raw_pairs(min(args.raw, 5000), list(net.keys.values())[:4]))
     raw_best = max(raw_start, raw_end)
     gc.unfreeze()
 
     def verdict(ratio: float, target: float | None) -> str:
         if target is None:
             return "(no target)"
-        return ("PASS" if ratio >= target else "MISS") + f" (target >= {target:.0%})"
+        return ("PASS" if ratio >= target else "MISS") + f" (>= {target:.0%})"
 
     p50 = statistics.median(lat) * 1e3
     p95 = sorted(lat)[max(0, -(-len(lat) * 95 // 100) - 1)] * 1e3  # nearest rank
     results: dict[str, dict[str, Any]] = {}
-    for key, label, rate, target in (
-            ("ingest", f"ingest: append_batch x{args.batch}", ingest_rate, INGEST_TARGET),
-            ("verify", "verify: Ledger.audit() whole ledger", verify_rate, VERIFY_TARGET),
-            ("single", "single: Ledger.append", single_rate, None)):
-        raw_here = sampler.rate(key) or raw_best
-        results[key] = {"label": label, "per_s": rate, "raw_during_per_s": raw_here, "ratio": rate / raw_here,
-                        "ratio_vs_standalone_raw": rate / raw_best, "target": target,
-                        "pass": None if target is None else rate / raw_here >= target}
+    for key, label, rate, target, capacity in (
+            ("ingest", f"ingest: append_batch x{args.batch}", ingest_rate, INGEST_TARGET, threads),
+            ("verify", "verify: Ledger.audit() whole ledger", verify_rate, VERIFY_TARGET, threads),
+            ("single", "single: Ledger.append in a loop", single_rate, SINGLE_TARGET, 1)):
+        raw_here = sampler.rate(f"{mix}-{key}") or raw_best
+        ratio = rate / (raw_here * capacity)
+        results[key] = {"label": label, "per_s": rate, "raw_during_per_s": raw_here, "ratio_one_core": rate / raw_here,
+                        "capacity_threads": capacity, "ratio": ratio, "target": target, "pass": ratio >= target}
 
     w = 38
-    print(f"\nWaybill ledger bench -- {db_label}; {report.entries:,} entries "
-          f"({args.entries:,} commissions + genesis + {len(parties)} parties), envelopes as {args.form}"
-          + ("; UNDER cProfile" if args.profile else ""))
-    print(f"{'measure':<{w}}  {'rate':>9}  {'raw now':>9}  {'vs raw':>7}  result")
-    print("-" * (w + 60))
-    print(f"{'raw Ed25519 verify (pynacl, 1 thread)':<{w}}  {raw_start:>7,.0f}/s  {'':>9}  {'100.0%':>7}  "
+    print(f"\nWaybill ledger bench [{mix}] -- {db_label}; {report.entries:,} entries "
+          f"({args.entries:,} {'commissions' if mix == 'commission' else 'journey statements'} + genesis + "
+          f"{len(parties)} parties), envelopes as {args.form}" + ("; UNDER cProfile" if args.profile else ""))
+    print(f"{'measure':<{w}}  {'rate':>9}  {'raw now':>9}  {'vs raw now':>10}  {'vs machine':>10}  result")
+    print("-" * (w + 72))
+    print(f"{'raw Ed25519 verify (pynacl, 1 thread)':<{w}}  {raw_start:>7,.0f}/s  {'':>9}  {'100.0%':>10}  {'':>10}  "
           f"best of 3 at start; {raw_end:,.0f}/s at end")
     for r in results.values():
-        print(f"{r['label']:<{w}}  {r['per_s']:>7,.0f}/s  {r['raw_during_per_s']:>7,.0f}/s  {r['ratio']:>7.1%}  "
-              f"{verdict(r['ratio'], r['target'])}  [{r['ratio_vs_standalone_raw']:.1%} of best standalone raw]")
-    print("-" * (w + 60))
-    print(f"'raw now' = pynacl verify/s sampled between the phase's own batches (same machine conditions);\n"
-          f"ingest {t_ing:.2f}s (batch latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(lat) * 1e3:.0f} ms); "
-          f"verify {t_aud:.2f}s ({report.checkpoints} checkpoints); single {t_one:.2f}s")
-    from tracker.keys import PARALLEL_MIN, verify_threads
-    print(f"the ledger verifies batches of >= {PARALLEL_MIN} signatures on {verify_threads()} thread(s) "
-          "(libsodium runs without the GIL; WAYBILL_VERIFY_THREADS=1 for one core); the raw baseline is 1 thread")
-
-    if args.json:
-        Path(args.json).write_text(json.dumps({
-            "db": db_label, "entries": report.entries, "commissions": args.entries, "batch": args.batch,
-            "form": args.form, "profiled": args.profile, "raw_verify_start_per_s": raw_start,
-            "raw_verify_end_per_s": raw_end, "verify_threads": __import__("tracker.keys").keys.verify_threads(),
-            **results,
+        print(f"{r['label']:<{w}}  {r['per_s']:>7,.0f}/s  {r['raw_during_per_s']:>7,.0f}/s  {r['ratio_one_core']:>10.1%}  "
+              f"{r['ratio']:>10.1%}  {verdict(r['ratio'], r['target'])} (x{r['capacity_threads']} core)")
+    print("-" * (w + 72))
+    print(f"ingest {t_ing:.2f}s (batch latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(lat) * 1e3:.0f} ms); "
+          f"verify {t_aud:.2f}s ({report.checkpoints} stored checkpoints); single {t_one:.2f}s", flush=True)
+    return {"db": db_label, "entries": report.entries, "statements": args.entries, "batch": args.batch,
+            "form": args.form, "raw_verify_end_per_s": raw_end, **results,
             "batch_latency_ms": {"p50": p50, "p95": p95, "max": max(lat) * 1e3},
-            "seconds": {"ingest": t_ing, "verify": t_aud, "single": t_one},
-        }, indent=1) + "\n")
-    return 0
+            "seconds": {"ingest": t_ing, "verify": t_aud, "single": t_one}, "checkpoints": report.checkpoints}
+
 
 
 if __name__ == "__main__":

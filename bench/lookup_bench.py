@@ -278,6 +278,7 @@ def time_lookups(runs: list[SizeRun], mode: str, caches: list[Any], *, block: in
     """Timed lookups of every run's items, interleaved across sizes in blocks. mode "cold": the tracker's
     memo caches are cleared before each lookup (outside the timed region); "warm": left as they are."""
     clear = caches if mode == "cold" else []
+    from tracker.provenance import caches_of
     budget_ns = int(budget_s * 1e9)
     perf = time.perf_counter_ns
     cpu = time.thread_time_ns
@@ -299,6 +300,11 @@ def time_lookups(runs: list[SizeRun], mode: str, caches: list[Any], *, block: in
             for key in r.timed[i:i + block]:
                 for c in clear:
                     c.cache_clear()
+                if mode == "cold":  # the handle's per-item caches too: parsed entries, signatures, proofs, judgements
+                    handle = caches_of(r.ledger)
+                    complete = handle.complete  # ledger-wide, not per item: a server keeps it whatever is asked
+                    handle.clear()
+                    handle.complete = complete
                 c0 = cpu()
                 t0 = perf()
                 prov = lookup(r.ledger, key)
@@ -397,8 +403,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-trace", action="store_true", help="skip the SQL / EXPLAIN QUERY PLAN trace")
     ap.add_argument("--no-preload", action="store_true",
                     help="do not read the database files into the OS page cache before timing")
+    ap.add_argument("--postgres", metavar="URL",
+                    help="run on PostgreSQL: each size is built once (ledger_gen --db) into its own schema of this "
+                         "database, named waybill_lookup_<size>_s<seed>, and reused")
+    ap.add_argument("--long", action="store_true",
+                    help="also time long journeys: an item with 3,000 events and a container of 5,000 items "
+                         "(bench/long_journeys.py, built once under --cache-dir; target <= 50 ms each)")
+    ap.add_argument("--long-only", action="store_true", help="only the long journeys")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     args = ap.parse_args(argv)
+    if args.long_only:
+        long_journeys_report(args)
+        return 0
     sizes = [10_000, 100_000] if args.quick else [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     sizes = sorted(set(sizes))
     if not sizes or min(sizes) < 100:
@@ -418,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[SizeRun] = []
     for size in sizes:
         t = time.perf_counter()
-        built = ledger_gen.cached_ledger(size, seed=args.seed, cache_dir=cache_dir, progress=True,
-                                         rebuild=args.rebuild, mode=args.gen_mode)
+        built = (pg_ledger(args.postgres, size, seed=args.seed, cache_dir=cache_dir, mode=args.gen_mode)
+                 if args.postgres else
+                 ledger_gen.cached_ledger(size, seed=args.seed, cache_dir=cache_dir, progress=True,
+                                          rebuild=args.rebuild, mode=args.gen_mode))
         err(f"  ledger {size:,}: {'reused' if built.reused else 'built'} {built.db_path} "
             f"({time.perf_counter() - t:.1f}s now)\n    {ledger_gen.describe(built.stats).replace(chr(10), chr(10) + '    ')}")
         runs.append(SizeRun(events=size, built=built))
@@ -428,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths = choose_items(runs, lookups=args.lookups, path_min=args.path_min, path_max=args.path_max,
                            warmup=args.warmup, unknown=args.unknown, rng=rng)
     for r in runs:
-        if not args.no_preload:
+        if not args.no_preload and not args.postgres:
             n, secs = preload(r.built.db_path)
             err(f"  preload {r.label}: read {n / 2**20:,.0f} MiB of database into the page cache in {secs:.1f}s")
         r.store = open_store(r.built.url, create=False)
@@ -473,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 3. report
         small, large = runs[0], runs[-1]
-        print(f"\nWaybill lookup bench -- SQLite, in-process tracker.provenance.lookup(), ms per lookup; "
+        print(f"\nWaybill lookup bench -- {'PostgreSQL' if args.postgres else 'SQLite'}, in-process tracker.provenance.lookup(), ms per lookup; "
               f"tracker sources {fingerprint}")
         print(f"load avg {load_start} at start, {load_end} at end ({os.cpu_count()} CPUs); timing took {t_all:.0f}s")
         print(f"items: {len(small.timed) // len(lengths)} per path length {lengths[0]}-{lengths[-1]} in every ledger "
@@ -501,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 4. SQL trace: statements per lookup and their query plans
         traces = {}
-        if not args.no_trace:
+        if not args.no_trace and not args.postgres:
             for r in runs:
                 trace_lookup(r, r.timed[0])
                 traces[r.events] = r.trace
@@ -530,8 +548,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + profile_lookups(large, keys, cache_dir, args.profile_top, limit_s=120.0,
                                          caches=caches if modes[-1] == "cold" else []))
 
+        long_results = long_journeys_report(args) if args.long else None
         if args.json:
             Path(args.json).write_text(json.dumps({
+                "long_journeys": long_results, "backend": "postgresql" if args.postgres else "sqlite",
                 "sizes": sizes, "lookups": args.lookups, "path_lengths": lengths, "modes": results,
                 "unknown": {r.events: {"p50_ms": pct(sorted(r.unknown_ns), .5), "p99_ms": pct(sorted(r.unknown_ns), .99),
                                        "n": len(r.unknown_ns)} for r in runs},
@@ -548,6 +568,109 @@ def main(argv: list[str] | None = None) -> int:
             if r.store is not None:
                 r.store.close()
     return 0
+
+
+def pg_ledger(base_url: str, size: int, *, seed: int, cache_dir: Path, mode: str) -> Any:
+    """A ledger of ``size`` events in its own PostgreSQL schema (built once, then reused)."""
+    import sqlalchemy as sa
+
+    schema = f"waybill_lookup_{size}_s{seed}"
+    sep = "&" if "?" in base_url else "?"
+    url = f"{base_url}{sep}options=-csearch_path%3D{schema}"
+    manifest = Path(cache_dir) / f"{schema}.items.tsv"
+    meta = Path(cache_dir) / f"{schema}.json"
+    engine = sa.create_engine(base_url)
+    try:
+        with engine.begin() as conn:
+            exists = conn.exec_driver_sql("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+                                          (schema,)).first() is not None
+            if exists and not (manifest.exists() and meta.exists()):
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")  # an unfinished build
+                exists = False
+            if not exists:
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    finally:
+        engine.dispose()
+    if exists:
+        info = json.loads(meta.read_text())
+        stats = ledger_gen.GenStats(**{k: v for k, v in info.items() if k in ledger_gen.GenStats.__dataclass_fields__})
+        stats.path_hist = {int(k): v for k, v in stats.path_hist.items()}
+        return ledger_gen.CachedLedger(url=url, db_path=Path("/nonexistent"), manifest_path=manifest, stats=stats,
+                                       reused=True)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    stats = ledger_gen.build_ledger(url, size, seed=seed, progress=True, manifest_path=manifest, mode=mode)
+    from dataclasses import asdict
+    meta.write_text(json.dumps({**asdict(stats), "rate": stats.rate}, indent=1) + "\n")
+    return ledger_gen.CachedLedger(url=url, db_path=Path("/nonexistent"), manifest_path=manifest, stats=stats,
+                                   reused=False)
+
+
+LONG_TARGET_MS = 50.0
+
+
+def long_journeys_report(args: argparse.Namespace) -> dict[str, Any]:
+    """Lookups of an item with 3,000 events, a container of 5,000 items and one item in it, warm (as a server
+    answers them again) and cold (every cache of the ledger handle cleared first), with the paged API's answer
+    size beside the whole one. Target: each answered in <= 50 ms."""
+    import long_journeys
+    from tracker.home import open_ledger
+    from tracker.config import load_config
+    from tracker.provenance import caches_of, page_of
+
+    home = Path(args.cache_dir) / "long-journeys-home"
+    url = None
+    if args.postgres:
+        url = pg_schema_url(args.postgres, "waybill_long_journeys")
+        home = Path(args.cache_dir) / "long-journeys-home-pg"
+    t = time.perf_counter()
+    env, built = long_journeys.ensure(home, database_url=url)
+    err(f"  long journeys in {home} ({time.perf_counter() - t:.1f}s)")
+    ledger = open_ledger(load_config(env), writable=False)
+    out: dict[str, Any] = {}
+    try:
+        print(f"\nLong journeys ({'PostgreSQL' if url else 'SQLite'}), in-process lookup(), ms; target <= "
+              f"{LONG_TARGET_MS:g} ms (warm: as a server answers again; cold: the handle's caches cleared first)")
+        for name, key in (("item, 3,000 events", built.item), ("container, 5,000 items", built.container),
+                          ("one item in that container", built.member)):
+            lookup(ledger, key)
+            warm, cold = [], []
+            for _ in range(30):
+                t0 = time.perf_counter()
+                answer = lookup(ledger, key)
+                warm.append((time.perf_counter() - t0) * 1000)
+            for _ in range(5):
+                caches_of(ledger).clear()
+                t0 = time.perf_counter()
+                lookup(ledger, key)
+                cold.append((time.perf_counter() - t0) * 1000)
+            whole = len(json.dumps(answer.to_json()))
+            page = page_of(answer.to_json()["path"], limit=100)
+            paged = len(json.dumps({**answer.to_json(), "path": list(page.rows)}))
+            warm.sort()
+            p99 = warm[-1]
+            row = {"path": len(answer.path), "verdict": answer.verdict, "warm_p50_ms": statistics.median(warm),
+                   "warm_p99_ms": p99, "cold_median_ms": statistics.median(cold), "json_bytes": whole,
+                   "page_of_100_bytes": paged, "pass": p99 <= LONG_TARGET_MS}
+            out[name] = row
+            print(f"  {name:<28} path {row['path']:>5}  warm p50 {row['warm_p50_ms']:7.1f}  p99 {p99:7.1f}  "
+                  f"cold {row['cold_median_ms']:7.1f}  answer {whole / 1024:6.0f} KiB (a page of 100: "
+                  f"{paged / 1024:.0f} KiB)  {'PASS' if row['pass'] else 'MISS'}")
+    finally:
+        ledger.store.close()
+    return out
+
+
+def pg_schema_url(base_url: str, schema: str) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(base_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    finally:
+        engine.dispose()
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options=-csearch_path%3D{schema}"
 
 
 if __name__ == "__main__":

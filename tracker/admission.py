@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import AbstractSet, Iterable, Mapping
+from collections.abc import Set as AbstractSetBase
+from typing import AbstractSet, Callable, Iterable, Iterator, Mapping
 
 from .brands import check_company_prefix
 from .dsse import Envelope, parse_envelope
 from .errors import Rejected
-from .keys import SignatureJob, verifier_for, verify_many
+from .keys import SignatureJob, verifier_for, verify_many, verify_many_later
 from .parties import PartyRecord, party_from_record
 from .statements import Statement, check_new_statement, parse_statement
 from .store.base import StoredEntry, WriteTxn
 from .verification import check_signer
 
-__all__ = ["CLOCK_SKEW", "Admission", "bulk_verified", "keyring", "statement_of_entry", "signature_is_valid",
+__all__ = ["CLOCK_SKEW", "Admission", "VerifiedLater", "bulk_verified", "bulk_verified_later", "keyring", "statement_of_entry", "signature_is_valid",
            "raise_signer_failure", "party_record_json"]
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -56,6 +57,49 @@ def bulk_verified(envelopes: Iterable[Envelope], keys: Mapping[str, bytes]) -> A
     return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
 
 
+def bulk_verified_later(envelopes: Iterable[Envelope],
+                        keys: Mapping[str, bytes]) -> Callable[[], AbstractSet[SignatureJob]]:
+    """``bulk_verified``, started now on the verification threads and collected by calling the result."""
+    jobs: list[SignatureJob] = []
+    for env in envelopes:
+        message = env.pae()
+        for sig in env.signatures:
+            public_key = keys.get(sig.keyid)
+            if public_key is not None:
+                jobs.append((public_key, message, sig.sig))
+    collect = verify_many_later(jobs)
+    return lambda: frozenset(job for job, ok in zip(jobs, collect()) if ok)
+
+
+class VerifiedLater(AbstractSetBase[SignatureJob]):
+    """Signature results arriving chunk by chunk: asking about a signature waits only for the chunks up to the
+    one that holds it (a signature in none of them, say under a key registered earlier in the same batch,
+    is not in the set, and admission verifies it itself)."""
+
+    def __init__(self) -> None:
+        self._done: set[SignatureJob] = set()
+        self._pending: list[Callable[[], AbstractSet[SignatureJob]]] = []
+
+    def add(self, later: Callable[[], AbstractSet[SignatureJob]]) -> None:
+        self._pending.append(later)
+
+    def _all(self) -> set[SignatureJob]:
+        while self._pending:
+            self._done |= self._pending.pop(0)()
+        return self._done
+
+    def __contains__(self, job: object) -> bool:
+        while job not in self._done and self._pending:
+            self._done |= self._pending.pop(0)()
+        return job in self._done
+
+    def __iter__(self) -> Iterator[SignatureJob]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def keyring(records: Iterable[str]) -> dict[str, bytes]:
     """Key id -> public key over stored party records (a key id belongs to one party: ``key_in_use``)."""
     return {k.keyid: k.public_key for rec in records for k in party_from_record(rec).keys}
@@ -69,8 +113,9 @@ class Admission:
     """One write transaction's view for admitting a batch: the store plus what this batch has already admitted,
     so later envelopes may build on earlier ones (commission, then ship)."""
 
-    def __init__(self, txn: WriteTxn) -> None:
+    def __init__(self, txn: WriteTxn, *, read_party: Callable[[str], PartyRecord] = party_from_record) -> None:
         self.txn = txn
+        self.read_party = read_party  # a ledger handle passes a cache: records are immutable values
         self.parties: dict[str, PartyRecord | None] = {}
         self.new_keys: set[str] = set()
         self.new_events: dict[str, tuple[int, Statement]] = {}
@@ -79,7 +124,7 @@ class Admission:
     def party(self, pid: str) -> PartyRecord | None:
         if pid not in self.parties:
             rec = self.txn.party_record(pid)
-            self.parties[pid] = party_from_record(rec) if rec else None
+            self.parties[pid] = self.read_party(rec) if rec else None
         return self.parties[pid]
 
     def owner_of(self, keyid: str) -> str | None:

@@ -4,7 +4,7 @@ It reads one consistent snapshot (the store's read transaction), bounded by the 
 from, and streams: entries in chunks, checkpoints alongside them in size order, so memory stays flat however
 many entries and checkpoints the ledger holds. Checks, each failing with an IntegrityError that names the
 first bad entry or checkpoint:
-  1 every checkpoint's signature, and its row against its signed note;
+  1 every stored checkpoint's signature (verified in bulk, on every core), and its row against its signed note;
   2 every entry is stored, in order, with no gap, up to the latest checkpoint and no further;
   3 every envelope's signer under the registry as it stood at that entry (tracker.verification);
   4 the item index (key_events) is exactly what the signed entries name;
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import AbstractSet, Any, Callable, Iterator, Sequence
 
 from . import merkle
-from .admission import bulk_verified, keyring, raise_signer_failure
-from .checkpoint import NoteVerifier, verify_checkpoint
+from .admission import bulk_verified, bulk_verified_later, keyring, raise_signer_failure
+from .checkpoint import NoteVerifier, note_signatures, parse_checkpoint_text
 from .dsse import PAYLOAD_TYPE, Envelope, Signature, event_id_of
 from .errors import IntegrityError, InvalidStatement, Rejected, TrackerError, VerificationError
-from .keys import SignatureJob
+from .keys import SignatureJob, verify_many
 from .parties import PartyRecord, party_from_record
 from .statements import SIGNER_ROLES, Statement, index_keys, parse_statement
 from .store.base import ReadTxn, StoredCheckpoint, StoredEntry
@@ -34,6 +34,7 @@ __all__ = ["AuditReport", "audit", "check_copied_entries"]
 
 CHUNK = 2000
 CONSISTENCY_WINDOW = 256
+CHECKPOINT_BATCH = 1024  # stored checkpoints whose signatures are verified at once
 
 _Parsed = tuple[Envelope, Statement, dict[str, Any], bytes]
 
@@ -53,21 +54,58 @@ class _Checkpoints:
     def __init__(self, txn: ReadTxn, verifier: NoteVerifier, origin: str, top: int) -> None:
         self.txn, self.verifier, self.origin, self.top = txn, verifier, origin, top
         self._rows: Iterator[StoredCheckpoint] = txn.iter_checkpoints()
+        self._verified: Iterator[StoredCheckpoint] = iter(())
         self.count = 0
         self._previous: StoredCheckpoint | None = None
         self._pairs: list[tuple[StoredCheckpoint, StoredCheckpoint]] = []
         self.pending: StoredCheckpoint | None = self._next()
 
+    def _batch(self) -> Iterator[StoredCheckpoint]:
+        """The next stored checkpoints (up to CHECKPOINT_BATCH, none past the snapshot's latest), their signatures
+        verified together on every core; raises naming the first that fails."""
+        rows: list[StoredCheckpoint] = []
+        for cp in self._rows:
+            if cp.size > self.top:
+                self._rows = iter(())
+                break  # later than the snapshot's checkpoint: not this audit's business
+            rows.append(cp)
+            if len(rows) >= CHECKPOINT_BATCH:
+                break
+        opened: list[tuple[StoredCheckpoint, str, list[bytes]] | IntegrityError] = []
+        jobs: list[SignatureJob] = []
+        for cp in rows:
+            try:
+                text, sigs = note_signatures(cp.note, self.verifier)
+            except VerificationError as exc:
+                opened.append(IntegrityError(f"stored checkpoint at size {cp.size} does not verify: {exc}"))
+                continue
+            opened.append((cp, text, sigs))
+            jobs.extend((self.verifier.public_key, text.encode(), sig) for sig in sigs)
+        results = iter(verify_many(jobs))
+        out: list[StoredCheckpoint] = []
+        for item in opened:
+            if isinstance(item, IntegrityError):
+                raise item
+            cp, text, sigs = item
+            if not all([next(results) for _ in sigs]):
+                raise IntegrityError(f"stored checkpoint at size {cp.size} does not verify: signature does not "
+                                     "verify")
+            try:
+                parsed = parse_checkpoint_text(text, origin=self.origin)
+            except VerificationError as exc:
+                raise IntegrityError(f"stored checkpoint at size {cp.size} does not verify: {exc}") from exc
+            if parsed.size != cp.size or parsed.root_hash != cp.root_hash:
+                raise IntegrityError(f"stored checkpoint row {cp.size} disagrees with its signed note")
+            out.append(cp)
+        return iter(out)
+
     def _next(self) -> StoredCheckpoint | None:
-        cp = next(self._rows, None)
-        if cp is None or cp.size > self.top:
-            return None  # later than the snapshot's checkpoint: not this audit's business
-        try:
-            parsed = verify_checkpoint(cp.note, self.verifier, origin=self.origin)
-        except VerificationError as exc:
-            raise IntegrityError(f"stored checkpoint at size {cp.size} does not verify: {exc}") from exc
-        if parsed.size != cp.size or parsed.root_hash != cp.root_hash:
-            raise IntegrityError(f"stored checkpoint row {cp.size} disagrees with its signed note")
+        cp = next(self._verified, None)
+        if cp is None:
+            self._verified = self._batch()
+            cp = next(self._verified, None)
+            if cp is None:
+                return None
         self.count += 1
         if self._previous is not None and self._previous.size > 0:
             self._pairs.append((self._previous, cp))
@@ -116,30 +154,42 @@ def audit(txn: ReadTxn, *, verifier: NoteVerifier, origin: str,
     frontier = merkle.CompactRange()
     chunk: list[tuple[StoredEntry, _Parsed | IntegrityError]] = []
     expected = 0
+    # One chunk's signatures verify on the verification threads while the next chunk is read and parsed here.
+    pending: list[tuple[list[tuple[StoredEntry, _Parsed | IntegrityError]], Callable[[], AbstractSet[SignatureJob]]]] = []
 
-    def flush() -> None:
-        if not chunk:
-            return
-        verified = bulk_verified((p[0] for _, p in chunk if not isinstance(p, IntegrityError)), keys)
+    def start() -> None:
+        if chunk:
+            batch = list(chunk)
+            chunk.clear()
+            pending.append((batch, bulk_verified_later(
+                (p[0] for _, p in batch if not isinstance(p, IntegrityError)), keys)))
+
+    def finish() -> None:
+        batch, verified_later = pending.pop(0)
+        verified = verified_later()
         want_index: set[tuple[str, int]] = set()
-        for entry, parsed in chunk:
+        for entry, parsed in batch:
             want_index.update((k, entry.leaf_index) for k in _audit_entry(entry, parsed, registry, verified))
-        lo, hi = chunk[0][0].leaf_index, chunk[-1][0].leaf_index
+        lo, hi = batch[0][0].leaf_index, batch[-1][0].leaf_index
         stored_index = txn.key_events_between(lo, hi)
         if stored_index != want_index:
             bad = min(i for _, i in stored_index ^ want_index)
             raise IntegrityError(f"entry {bad}: the item index (key_events) disagrees with the signed entry -- "
                                  "rows were added or removed, hiding or inventing events for lookups")
         stored = txn.nodes_between([(level, lo >> level, hi >> level) for level in range((hi + 1).bit_length())])
-        for entry, _ in chunk:
+        for entry, _ in batch:
             for level, idx, h in frontier.append(merkle.leaf_hash(entry.leaf_data)):
                 if stored.get((level, idx)) != h:
                     raise IntegrityError(f"entry {entry.leaf_index} ({entry.event_id}): stored Merkle node "
                                          f"({level},{idx}) does not match the entry -- the row was edited or reordered")
             checkpoints.reached(frontier.size, frontier.root)
         if progress:
-            progress(len(chunk), top)
-        chunk.clear()
+            progress(len(batch), top)
+
+    def flush() -> None:
+        start()
+        while pending:
+            finish()
 
     for entry in txn.iter_entries():
         if entry.leaf_index >= top:
@@ -150,7 +200,9 @@ def audit(txn: ReadTxn, *, verifier: NoteVerifier, origin: str,
         chunk.append((entry, _parse(entry)))
         expected += 1
         if len(chunk) >= CHUNK:
-            flush()
+            start()
+            if len(pending) > 1:
+                finish()
     flush()
     if expected != top:
         raise IntegrityError(f"entry {expected} is missing: the checkpoint covers {top} entries")

@@ -41,6 +41,7 @@ __all__ = [
     "parse_note",
     "open_note",
     "open_note_signed_by",
+    "note_signatures",
     "add_signature_lines",
     "sign_checkpoint",
     "parse_checkpoint_text",
@@ -254,6 +255,19 @@ def open_note_signed_by(note: str | bytes, verifiers: Sequence[Verifier], *,
 def open_note(note: str | bytes, verifier: Verifier) -> str:
     """Return the note's text after checking a signature by ``verifier``; raises VerificationError."""
     return open_note_signed_by(note, [verifier])[0]
+
+
+def note_signatures(note: str | bytes, verifier: NoteVerifier) -> tuple[str, list[bytes]]:
+    """The note's text and ``verifier``'s signatures on it, every check done but the signatures themselves, so
+    an audit can verify thousands of notes at once (then every signature returned must verify). Raises
+    VerificationError on a malformed note or one ``verifier`` did not sign."""
+    parsed = parse_note(note)
+    sigs = [s.signature for s in parsed.signatures if s.name == verifier.name and s.key_id == verifier.key_hash]
+    if any(len(sig) != 64 for sig in sigs):
+        raise VerificationError("an Ed25519 note signature is 64 bytes")
+    if not sigs:
+        raise VerificationError(f"note carries no signature by {verifier.name}")
+    return parsed.text, sigs
 
 
 def add_signature_lines(note: str, lines: Iterable[str]) -> str:

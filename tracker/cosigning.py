@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, cast
 
-from .checkpoint import open_note_signed_by, parse_note
+from .checkpoint import open_note_signed_by, parse_note, verify_checkpoint
 from .cosignature import cosignature_timestamp
 from .errors import TrackerError, VerificationError
 from .ledger import Ledger
 from .policy import Policy, PolicyCheck, PolicyWitness, check_checkpoint, parse_policy
-from .store.base import CosignWriteTxn, StoredCosignature, StoredWitnessStatus
+from .store.base import CosignWriteTxn, StoredCheckpoint, StoredCosignature, StoredWitnessStatus
 from .witness import SIZE_CONTENT_TYPE, format_add_checkpoint
 
 __all__ = ["POLICY_FILE", "load_policy", "Submission", "next_submission", "handle_reply", "record_failure",
@@ -118,6 +118,12 @@ def handle_reply(ledger: Ledger, sub: Submission, status: int, body: str, conten
             log.warning("witness %s answered with a cosignature that does not verify: %s", w.name, exc.message)
             return "bad_cosignature"
         with ledger.store.write() as txn:
+            if _c(txn).checkpoint_at(sub.size) is None:
+                # Pruned from the history while the witness was answering: a cosigned checkpoint is kept, so the
+                # note we submitted (signed by this ledger) goes back in beside its cosignature.
+                cp = verify_checkpoint(sub.note, ledger.note_verifier, origin=ledger.origin)
+                txn.add_checkpoint(StoredCheckpoint(size=cp.size, root_hash=cp.root_hash, note=sub.note,
+                                                    created_at=_stamp()))
             _c(txn).add_cosignature(StoredCosignature(
                 cosigner=mine[0].name, key_id=mine[0].key_id.hex(), tree_size=sub.size, line=mine[0].line,
                 timestamp=cosignature_timestamp(mine[0].line), received_at=_stamp()))
@@ -177,10 +183,10 @@ def policy_checkpoint(ledger: Ledger, policy: Policy | None, *, at_least: int = 
     with ledger.store.read() as txn:
         sizes = [s for s in _c(txn).cosigned_sizes(1) if s >= at_least]
     for size in sizes:
-        note = cosigned_note(ledger, size)
-        try:
+        try:  # a size whose checkpoint row is gone (an older ledger pruned it) is skipped, not a 500
+            note = cosigned_note(ledger, size)
             check = check_checkpoint(note, policy, origin=ledger.origin, log=ledger.note_verifier)
-        except VerificationError:
+        except TrackerError:
             continue
         if check.quorum_met:
             return note, check

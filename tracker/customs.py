@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -30,7 +30,8 @@ from .statements import Statement, parse_statement, parse_time
 from .timefmt import format_time
 
 __all__ = ["Consignment", "Assessment", "Dashboard", "Stats", "STATUSES", "OPEN_STATUSES", "DECISIONS", "decisions_for",
-           "consignments", "assess", "dashboard", "stats", "csv_export", "CSV_COLUMNS", "unit_consignments"]
+           "consignments", "assess", "dashboard", "full_dashboard", "stats", "csv_export", "CSV_COLUMNS",
+           "unit_consignments"]
 
 STATUSES = ("awaiting", "held", "released", "seized", "arrived")
 OPEN_STATUSES = ("awaiting", "held")  # the queue: still waiting for a customs decision
@@ -107,7 +108,7 @@ class Dashboard:
     stats: Stats
     tree_size: int
     truncated: bool = False
-    computed_at: str = ""  # RFC 3339: when these numbers were read (shown as "updated 14:02")
+    computed_at: str = field(default="", compare=False)  # RFC 3339: when read (shown as "updated 14:02")
 
     @property
     def queue(self) -> tuple[Assessment, ...]:
@@ -159,25 +160,42 @@ def consignments(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT,
     country = _country(country)
     only = set(keys) if keys is not None else None
     with ledger.store.read() as txn:
-        parties = {pid: party_from_record(rec) for pid, rec in txn.party_records().items()}
-        local = {pid for pid, p in parties.items() if p.country == country}
-        customs = {pid for pid in local if "customs" in parties[pid].roles}
-        candidates: list[tuple[Any, Statement]] = []
-        for entry in txn.entries_of_types(["ship"]):
-            st = _parse(entry)
-            if st is None or st.to not in local or st.location.get("country") == country:
-                continue
-            if only is not None and not only & set(st.items):
-                continue
-            candidates.append((entry, st))
-        truncated = False
-        units = [(e, st, k) for e, st in candidates for k in st.items if only is None or k in only]
-        if len(units) > limit:
-            units, truncated = units[-limit:], True
-        leaves = txn.leaves_for_keys({k for _, _, k in units})
-        first = min((e.leaf_index for e, _, _ in units), default=0)
-        later = txn.entries_at({i for ls in leaves.values() for i in ls if i > first})
-        parsed = {i: _parse(e) for i, e in later.items()}
+        local, customs = _local_parties(txn, country)
+        candidates = _crossing(txn.entries_of_types(["ship"]), local, country, only)
+        return _consignments(txn, candidates, customs, only=only, limit=limit)
+
+
+def _local_parties(txn: Any, country: str) -> tuple[set[str], set[str]]:
+    """The parties of ``country``, and those of them that are customs."""
+    parties = {pid: party_from_record(rec) for pid, rec in txn.party_records().items()}
+    local = {pid for pid, p in parties.items() if p.country == country}
+    return local, {pid for pid in local if "customs" in parties[pid].roles}
+
+
+def _crossing(ships: Iterable[Any], local: set[str], country: str, only: set[str] | None) -> list[tuple[Any, Statement]]:
+    """The ship entries (in leaf order) that cross into ``country``: addressed to a local party, from outside."""
+    out: list[tuple[Any, Statement]] = []
+    for entry in ships:
+        st = _parse(entry)
+        if st is None or st.type != "ship" or st.to not in local or st.location.get("country") == country:
+            continue
+        if only is not None and not only & set(st.items):
+            continue
+        out.append((entry, st))
+    return out
+
+
+def _consignments(txn: Any, candidates: Sequence[tuple[Any, Statement]], customs: set[str], *,
+                  only: set[str] | None, limit: int) -> tuple[list[Consignment], bool]:
+    """The consignments of these crossing ships (newest first), each unit's status read from its later events."""
+    truncated = False
+    units = [(e, st, k) for e, st in candidates for k in st.items if only is None or k in only]
+    if len(units) > limit:
+        units, truncated = units[-limit:], True
+    leaves = txn.leaves_for_keys({k for _, _, k in units})
+    first = min((e.leaf_index for e, _, _ in units), default=0)
+    later = txn.entries_at({i for ls in leaves.values() for i in ls if i > first})
+    parsed = {i: _parse(e) for i, e in later.items()}
     out: list[Consignment] = []
     for entry, st, key in reversed(units):
         status, decision, released, arrived = "awaiting", None, False, False
@@ -244,7 +262,8 @@ def _sample(keys: Sequence[str], n: int) -> list[str]:
 _ORDER = {v: i for i, v in enumerate(provenance.VERDICTS)}
 
 
-def assess(ledger: Ledger, items: Sequence[Consignment], *, container_sample: int = 3) -> list[Assessment]:
+def assess(ledger: Ledger, items: Sequence[Consignment], *, container_sample: int = 3,
+           depends: dict[str, set[str]] | None = None) -> list[Assessment]:
     """Each consignment with what the provenance check says now (one lookup per distinct unit).
 
     A container is judged through the items packed in it when it was shipped: up to ``container_sample`` of
@@ -266,6 +285,8 @@ def assess(ledger: Ledger, items: Sequence[Consignment], *, container_sample: in
             if c.kind == "container" else [unit]
         if not judged:
             judged = [unit]
+        if depends is not None:  # what new entries would change this assessment (tracker.customs_live)
+            depends.setdefault(c.key, set()).update(unit.keys, *(a.keys for a in judged))
         worst = max(judged, key=lambda a: _ORDER[a.verdict])
         reasons: dict[tuple[str, str | None], Mapping[str, Any]] = {}
         path: dict[str, Mapping[str, Any]] = {row["event_id"]: row for row in unit_path}
@@ -359,15 +380,28 @@ def decisions_for(status: str) -> tuple[str, ...]:
 
 
 def dashboard(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Dashboard:
-    """Everything the customs dashboard of ``country`` shows, computed at one tree size."""
+    """Everything the customs dashboard of ``country`` shows, at the ledger's current size: kept up to date from
+    the entries appended since it was last asked for (tracker.customs_live), not recomputed."""
+    from .customs_live import live_dashboard
+
+    live = live_dashboard(ledger, _country(country), limit=limit)
+    return replace(live, computed_at=_stamp(now))
+
+
+def _stamp(now: datetime | None) -> str:
+    return format_time((now or datetime.now(timezone.utc)).replace(microsecond=0))
+
+
+def full_dashboard(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT,
+                   now: datetime | None = None) -> Dashboard:
+    """The dashboard computed from scratch (what the live one must always equal)."""
     country = _country(country)
     size = ledger.size()
     items, truncated = consignments(ledger, country, limit=limit)
     assessed = assess(ledger, items)
     customs_parties = tuple(sorted(p.id for p in ledger.parties() if p.country == country and "customs" in p.roles))
-    stamp = format_time((now or datetime.now(timezone.utc)).replace(microsecond=0))
     return Dashboard(country=country, customs_parties=customs_parties, assessments=tuple(assessed),
-                     stats=stats(assessed), tree_size=size, truncated=truncated, computed_at=stamp)
+                     stats=stats(assessed), tree_size=size, truncated=truncated, computed_at=_stamp(now))
 
 
 CSV_COLUMNS = ("key", "kind", "status", "verdict", "reasons", "product", "manufacturer", "origin_country",

@@ -10,7 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import nacl.exceptions
 import nacl.pwhash
@@ -29,6 +29,7 @@ __all__ = [
     "verifier_for",
     "verify_signature",
     "verify_many",
+    "verify_many_later",
     "verify_threads",
     "SignatureJob",
     "is_valid_signature",
@@ -165,6 +166,18 @@ def verify_many(jobs: Sequence[SignatureJob]) -> list[bool]:
     for future in futures:
         out.extend(future.result())
     return out
+
+
+def verify_many_later(jobs: Sequence[SignatureJob]) -> Callable[[], list[bool]]:
+    """Start verifying ``jobs`` on the verification threads and return how to collect the results, so the
+    caller can do its own (GIL-bound) work meanwhile: the audit parses the next chunk while this one verifies."""
+    threads = verify_threads()
+    if len(jobs) < PARALLEL_MIN or threads < 2:
+        return lambda: _valid_all(jobs)
+    step = -(-len(jobs) // threads)
+    pool = _executor(threads)
+    futures = [pool.submit(_valid_all, jobs[i:i + step]) for i in range(0, len(jobs), step)]
+    return lambda: [ok for future in futures for ok in future.result()]
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:

@@ -3,22 +3,26 @@ signed checkpoints, proofs, and the full audit (tracker.audit) (SPEC §2, §3).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import AbstractSet, Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Mapping, Sequence, cast
 
 from . import merkle
-from .admission import (CLOCK_SKEW, Admission, bulk_verified, keyring, party_record_json, raise_signer_failure,
+from .admission import (CLOCK_SKEW, Admission, VerifiedLater, bulk_verified, bulk_verified_later,
+                        party_record_json, raise_signer_failure,
                         statement_of_entry)
 from .audit import AuditReport, audit, check_copied_entries
 from .checkpoint import Checkpoint, NoteVerifier, parse_vkey, sign_checkpoint, verify_checkpoint, vkey_string
 from .dsse import Envelope, parse_envelope, sign_envelope
 from .errors import (IntegrityError, InvalidInput, InvalidStatement, NotFound, Rejected, TrackerError,
                      VerificationError)
+from .group_commit import GroupCommitter, GroupSettings, group_settings
 from .keys import PARALLEL_MIN, KeyPair, SignatureJob
 from .parties import PartyRecord, party_from_record
 from .statements import Statement, format_time, index_keys, parse_statement, statement_bytes
-from .store.base import ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
+from .timefmt import parse_time
+from .store.base import CosignReadTxn, ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
 
 __all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "MAX_ENTRY_BYTES", "party_from_record",
            "statement_of_entry"]
@@ -27,6 +31,16 @@ MAX_BATCH = 1000
 # C2SP tlog-tiles entry bundles carry each entry behind a 16-bit length: a larger entry could never be served to a
 # mirror or a monitor, so the door refuses it and asks for several statements instead.
 MAX_ENTRY_BYTES = 0xFFFF
+CHECKPOINT_INTERVAL = 1.0  # seconds: the checkpoint history keeps one per interval, plus the latest
+
+
+def checkpoint_interval(env: Mapping[str, str] | None = None) -> float:
+    """WAYBILL_CHECKPOINT_INTERVAL seconds (default 1; 0 keeps every commit's checkpoint in the history)."""
+    value = (os.environ if env is None else env).get("WAYBILL_CHECKPOINT_INTERVAL", "").strip()
+    try:
+        return max(0.0, float(value)) if value else CHECKPOINT_INTERVAL
+    except ValueError:
+        return CHECKPOINT_INTERVAL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,21 +50,59 @@ class AppendResult:
     created: bool
 
 
-class Ledger:
-    """An append-only log over a Store. Writers need ``signing_key`` (the ledger's own key)."""
+_Parsed = tuple[Envelope, Statement] | TrackerError
+PIPELINE_CHUNK = 128  # envelopes parsed before their signatures are handed to the verification threads
 
-    def __init__(self, store: Store, *, signing_key: KeyPair | None = None) -> None:
-        self.store = store
-        self.signing_key = signing_key
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Batch:
+    """One caller's envelopes, parsed and signature-checked in the caller's own thread (outside every lock)."""
+
+    parsed: Sequence[_Parsed]
+    now: datetime
+    verified: AbstractSet[SignatureJob]
+    admit: bool
+    all_or_nothing: bool = False
+
+
+class Ledger:
+    """An append-only log over a Store. Writers need ``signing_key`` (the ledger's own key).
+
+    ``group``: group commit for concurrent appends on this handle (tracker.group_commit; default from
+    WAYBILL_GROUP_COMMIT / WAYBILL_GROUP_COMMIT_MS). ``checkpoint_interval``: every commit signs and stores the
+    latest checkpoint, but the stored history keeps one checkpoint per this many seconds (plus the latest), so
+    storage and audit follow the ledger's size rather than its number of commits."""
+
+    def __init__(self, store: Store, *, signing_key: KeyPair | None = None, group: GroupSettings | None = None,
+                 checkpoint_interval: float | None = None) -> None:
         with store.read() as txn:
             meta = txn.meta()
         if "origin" not in meta:
             raise NotFound("the ledger is not initialised: run `tracker init`", code="not_initialised")
-        self.origin = meta["origin"]
-        self.vkey = meta["vkey"]
-        self.note_verifier: NoteVerifier = parse_vkey(self.vkey)
+        self._setup(store, signing_key, meta["origin"], meta["vkey"], group, checkpoint_interval)
         if signing_key is not None and signing_key.public_key != self.note_verifier.public_key:
             raise VerificationError("the ledger key given does not match the ledger's verifier key")
+
+    def _setup(self, store: Store, signing_key: KeyPair | None, origin: str, vkey: str,
+               group: GroupSettings | None, interval: float | None) -> None:
+        self.store = store
+        self.signing_key = signing_key
+        self.origin = origin
+        self.vkey = vkey
+        self.note_verifier: NoteVerifier = parse_vkey(vkey)
+        self.checkpoint_interval = checkpoint_interval() if interval is None else max(0.0, interval)
+        settings = group or group_settings()
+        self.group: GroupCommitter | None = GroupCommitter(self._write_group, settings) if settings.enabled else None
+        self._keys: dict[str, bytes] = {}  # key id -> public key, for checking signatures before the lock
+        self._records: dict[str, PartyRecord] = {}  # stored registry record -> parsed (records are values)
+
+    def _party(self, record_json: str) -> PartyRecord:
+        party = self._records.get(record_json)
+        if party is None:
+            if len(self._records) > 10_000:
+                self._records.clear()
+            party = self._records[record_json] = party_from_record(record_json)
+        return party
 
     # --- creation ----------------------------------------------------------------------------------
 
@@ -75,9 +127,7 @@ class Ledger:
             st = parse_statement(env.payload)
             raise_signer_failure(st, env, st.party, now=now)
             ledger = Ledger.__new__(Ledger)
-            ledger.store, ledger.signing_key, ledger.origin = store, ledger_key, origin
-            ledger.vkey = vkey_string(origin, ledger_key.public_key)
-            ledger.note_verifier = parse_vkey(ledger.vkey)
+            ledger._setup(store, ledger_key, origin, vkey_string(origin, ledger_key.public_key), None, None)
             ledger._commit(txn, [(env, st)], merkle.CompactRange(), now=now)
         return ledger
 
@@ -95,7 +145,8 @@ class Ledger:
         """Admit several envelopes in order in one transaction; each gets a result or its own error.
         Later envelopes may build on earlier ones (commission then ship). Nothing is half-written:
         a crash before commit stores none of them, after commit all admitted ones.
-        ``all_or_nothing``: if any envelope is refused, none is stored (the new ones report ``rolled_back``)."""
+        ``all_or_nothing``: if any envelope is refused, none is stored (the new ones report ``rolled_back``);
+        such a batch commits alone, never grouped with other callers'."""
         return self._append(envelopes, now=now, admit=True, all_or_nothing=all_or_nothing)
 
     def import_envelopes(self, envelopes: Sequence[Any], *, now: datetime) -> list[AppendResult | TrackerError]:
@@ -110,69 +161,99 @@ class Ledger:
             raise InvalidInput("this ledger handle is read-only (no ledger signing key)", code="read_only")
         if len(envelopes) > MAX_BATCH:
             raise InvalidInput(f"a batch holds at most {MAX_BATCH} envelopes", code="batch_too_large")
-        parsed: list[tuple[Envelope, Statement] | TrackerError] = []
-        for raw in envelopes:
-            try:
-                env = raw if isinstance(raw, Envelope) else parse_envelope(raw)
-                if len(env.leaf_data()) > MAX_ENTRY_BYTES:
-                    raise InvalidStatement(f"this statement is {len(env.leaf_data())} bytes as stored; the ledger "
-                                           f"keeps entries of at most {MAX_ENTRY_BYTES} bytes (what C2SP tiles can "
-                                           "serve): split its items over several statements", field="items")
-                parsed.append((env, parse_statement(env.payload)))
-            except TrackerError as exc:
-                parsed.append(exc)
-        results: list[AppendResult | TrackerError] = []
-        verified = self._preverify([p for p in parsed if not isinstance(p, TrackerError)]) if admit else frozenset()
+        parsed: list[_Parsed] = []
+        verifying = VerifiedLater()
+        for i in range(0, len(envelopes), PIPELINE_CHUNK):
+            chunk: list[tuple[Envelope, Statement]] = []
+            for raw in envelopes[i:i + PIPELINE_CHUNK]:
+                try:
+                    env = raw if isinstance(raw, Envelope) else parse_envelope(raw)
+                    if len(env.leaf_data()) > MAX_ENTRY_BYTES:
+                        raise InvalidStatement(f"this statement is {len(env.leaf_data())} bytes as stored; the ledger "
+                                               f"keeps entries of at most {MAX_ENTRY_BYTES} bytes (what C2SP tiles "
+                                               "can serve): split its items over several statements", field="items")
+                    item = (env, parse_statement(env.payload))
+                except TrackerError as exc:
+                    parsed.append(exc)
+                    continue
+                parsed.append(item)
+                chunk.append(item)
+            if admit and chunk:
+                # A big batch's signatures verify on the verification threads while the rest is parsed (and
+                # admitted: admission waits only for the chunk that holds the signature it asks about).
+                verifying.add(self._preverify(chunk, later=len(envelopes) >= PARALLEL_MIN))
+        good = [p for p in parsed if not isinstance(p, TrackerError)]
+        batch = _Batch(parsed=parsed, now=now, verified=verifying, admit=admit, all_or_nothing=all_or_nothing)
+        if self.group is not None and admit and good and not all_or_nothing:
+            results: list[AppendResult | TrackerError] = self.group.submit(batch, len(envelopes))
+            return results
+        return self._write_group([batch])[0]
+
+    def _preverify(self, items: Sequence[tuple[Envelope, Statement]], *,
+                   later: bool = False) -> Callable[[], AbstractSet[SignatureJob]]:
+        """Verify signatures before taking any lock, in the caller's thread (libsodium runs without the GIL, so
+        concurrent requests verify on every core) and, for big batches, on every core at once. Only whether
+        a signature is valid under a public key is settled here; admission still runs every check in order
+        under the registry in the transaction, and verifies whatever this missed. A key id names its key
+        (a hash of it), so the key ring cached here can be stale but never wrong."""
+        wanted = {sig.keyid for env, _ in items for sig in env.signatures} - set(self._keys)
+        if wanted:
+            with self.store.read() as txn:
+                records = txn.party_records_for({st.actor for _, st in items})
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            self._keys.update({k.keyid: k.public_key for rec in records.values() for k in self._party(rec).keys})
+        if later:
+            return bulk_verified_later((env for env, _ in items), self._keys)
+        done = bulk_verified((env for env, _ in items), self._keys)
+        return lambda: done
+
+    def _write_group(self, batches: Sequence[_Batch]) -> list[list[AppendResult | TrackerError]]:
+        """Admit several callers' batches in order in one transaction, with one checkpoint."""
+        out: list[list[AppendResult | TrackerError]] = [[] for _ in batches]
         with self.store.write() as txn:
             size = txn.tree_size()
-            adm = Admission(txn)
-            existing = txn.entries_by_event_ids(p[0].event_id for p in parsed if not isinstance(p, TrackerError))
+            adm = Admission(txn, read_party=self._party)
+            existing = txn.entries_by_event_ids(p[0].event_id for b in batches for p in b.parsed
+                                                if not isinstance(p, TrackerError))
             admitted: list[tuple[Envelope, Statement]] = []
-            for item in parsed:
-                if isinstance(item, TrackerError):
-                    results.append(item)
-                    continue
-                env, st = item
-                eid = env.event_id
-                if eid in existing:
-                    results.append(AppendResult(event_id=eid, leaf_index=existing[eid].leaf_index, created=False))
-                    continue
-                if eid in adm.new_events:
-                    results.append(AppendResult(event_id=eid, leaf_index=adm.new_events[eid][0], created=False))
-                    continue
-                try:
-                    if admit:
-                        adm.admit(env, st, now=now, verified=verified)
-                    elif st.type == "party":
-                        raise Rejected("party statements cannot be imported: the registry changes only "
-                                       "through admitted, admin-signed statements", code="unauthorized_signer",
-                                       field="type")
-                except TrackerError as exc:
-                    results.append(exc)
-                    continue
-                index = size + len(admitted)
-                admitted.append((env, st))
-                adm.new_events[eid] = (index, st)
-                adm.new_keys.update(st.keys_touched)
-                results.append(AppendResult(event_id=eid, leaf_index=index, created=True))
-            if all_or_nothing and any(isinstance(r, TrackerError) for r in results):
-                return [Rejected("not stored: another envelope of this all-or-nothing batch was refused",
-                                 code="rolled_back") if isinstance(r, AppendResult) and r.created else r
-                        for r in results]
+            for batch, results in zip(batches, out):
+                for item in batch.parsed:
+                    if isinstance(item, TrackerError):
+                        results.append(item)
+                        continue
+                    env, st = item
+                    eid = env.event_id
+                    if eid in existing:
+                        results.append(AppendResult(event_id=eid, leaf_index=existing[eid].leaf_index,
+                                                    created=False))
+                        continue
+                    if eid in adm.new_events:
+                        results.append(AppendResult(event_id=eid, leaf_index=adm.new_events[eid][0], created=False))
+                        continue
+                    try:
+                        if batch.admit:
+                            adm.admit(env, st, now=batch.now, verified=batch.verified)
+                        elif st.type == "party":
+                            raise Rejected("party statements cannot be imported: the registry changes only "
+                                           "through admitted, admin-signed statements", code="unauthorized_signer",
+                                           field="type")
+                    except TrackerError as exc:
+                        results.append(exc)
+                        continue
+                    index = size + len(admitted)
+                    admitted.append((env, st))
+                    adm.new_events[eid] = (index, st)
+                    adm.new_keys.update(st.keys_touched)
+                    results.append(AppendResult(event_id=eid, leaf_index=index, created=True))
+            if len(batches) == 1 and batches[0].all_or_nothing and any(isinstance(r, TrackerError) for r in out[0]):
+                return [[Rejected("not stored: another envelope of this all-or-nothing batch was refused",
+                                  code="rolled_back") if isinstance(r, AppendResult) and r.created else r
+                         for r in out[0]]]
             if admitted:
                 frontier = merkle.CompactRange.from_store(size, txn.nodes)
-                self._commit(txn, admitted, frontier, now=now)
-        return results
-
-    def _preverify(self, items: Sequence[tuple[Envelope, Statement]]) -> AbstractSet[SignatureJob]:
-        """Verify a batch's signatures on every core before taking the write lock, under the keys the
-        registry holds now; admission still runs every check in order and verifies whatever this missed
-        (keys registered earlier in the same batch)."""
-        if len(items) < PARALLEL_MIN:
-            return frozenset()
-        with self.store.read() as txn:
-            records = txn.party_records_for({st.actor for _, st in items})
-        return bulk_verified((env for env, _ in items), keyring(records.values()))
+                self._commit(txn, admitted, frontier, now=max(b.now for b in batches))
+        return out
 
     def _commit(self, txn: WriteTxn, admitted: Sequence[tuple[Envelope, Statement]],
                 frontier: merkle.CompactRange, *, now: datetime) -> None:
@@ -195,12 +276,31 @@ class Ledger:
         root = frontier.root()
         cp = Checkpoint(origin=self.origin, size=frontier.size, root_hash=root)
         note = sign_checkpoint(cp, name=self.origin, key=self.signing_key)
+        self._prune_history(txn)
         txn.add_checkpoint(StoredCheckpoint(size=cp.size, root_hash=root, note=note, created_at=stamp))
+
+    def _prune_history(self, txn: WriteTxn) -> None:
+        """The checkpoint being replaced as the latest stays in the history only if it opened a later interval
+        than the one kept before it: the history holds at most one checkpoint per interval, plus the latest.
+        (Stamps come from the callers' clocks and need not rise in commit order: a late one is dropped.)"""
+        if self.checkpoint_interval <= 0:
+            return
+        recent = txn.recent_checkpoints(2)
+        if len(recent) == 2 and self._interval_of(recent[0]) <= self._interval_of(recent[1]):
+            if not cast(CosignReadTxn, txn).cosignatures_at(recent[0].size):  # a cosigned checkpoint is what policies and proofs cite
+                txn.delete_checkpoint(recent[0].size)
+
+    def _interval_of(self, cp: StoredCheckpoint) -> int:
+        try:
+            return int(parse_time(cp.created_at).timestamp() // self.checkpoint_interval)
+        except TrackerError:
+            return -1 - cp.size  # an unreadable stamp shares its interval with nothing
 
     # --- reads -------------------------------------------------------------------------------------
 
     def checkpoint(self) -> str:
-        """The latest signed checkpoint: it covers every acknowledged statement (one per append commit)."""
+        """The latest signed checkpoint: it covers every acknowledged statement (each commit signs a new one
+        before it acknowledges anything, so the merge delay is zero)."""
         with self.store.read() as txn:
             cp = txn.latest_checkpoint()
         if cp is None:

@@ -8,6 +8,7 @@ append costs O(log n) work via the compact range (the frontier of perfect subtre
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .errors import VerificationError
@@ -28,6 +29,8 @@ __all__ = [
     "verify_inclusion",
     "verify_consistency",
     "root_from_inclusion",
+    "multi_inclusion_ranges",
+    "root_from_leaves",
 ]
 
 HASH_SIZE = 32
@@ -257,3 +260,45 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
         raise VerificationError(f"consistency proof does not lead to the root of size {size1}")
     if sr != root2:
         raise VerificationError(f"consistency proof does not lead to the root of size {size2}")
+
+
+def multi_inclusion_ranges(indexes: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """For many leaves at once (sorted, distinct ``indexes`` in a tree of ``size``): the leaf ranges holding none
+    of them whose hashes, with the leaves' own hashes, rebuild the root. Shared parts of the single proofs are
+    counted once, so k leaves cost O(k log(n/k)) hashes, not k log n."""
+    out: list[tuple[int, int]] = []
+
+    def walk(lo: int, hi: int, a: int, b: int) -> None:
+        if a == b:
+            out.append((lo, hi))
+            return
+        if hi - lo == 1:
+            return
+        mid = lo + _split(hi - lo)
+        cut = bisect_left(indexes, mid, a, b)
+        walk(lo, mid, a, cut)
+        walk(mid, hi, cut, b)
+
+    if indexes and not (0 <= indexes[0] and indexes[-1] < size):
+        raise ValueError(f"leaves {indexes[0]}..{indexes[-1]} are not all in a tree of size {size}")
+    walk(0, size, 0, len(indexes))
+    return out
+
+
+def root_from_leaves(size: int, leaves: Mapping[int, bytes], ranges: Mapping[tuple[int, int], bytes]) -> bytes:
+    """The root of the tree of ``size`` from leaf hashes by index and the hashes of the
+    ``multi_inclusion_ranges`` of those indexes. Equal to ``root`` only if every leaf is in that tree."""
+    indexes = sorted(leaves)
+
+    def walk(lo: int, hi: int, a: int, b: int) -> bytes:
+        if a == b:
+            return ranges[(lo, hi)]
+        if hi - lo == 1:
+            return leaves[lo]
+        mid = lo + _split(hi - lo)
+        cut = bisect_left(indexes, mid, a, b)
+        return node_hash(walk(lo, mid, a, cut), walk(mid, hi, cut, b))
+
+    if size == 0:
+        return EMPTY_ROOT
+    return walk(0, size, 0, len(indexes))

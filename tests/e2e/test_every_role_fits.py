@@ -8,7 +8,6 @@ axe-core comes with the axe-playwright-python package (its bundled axe.min.js); 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -65,7 +64,7 @@ def enrol(page, site, label: str) -> str:
     page.fill("#device-label", label)
     page.click("#device-create")
     page.wait_for_selector('#device-state[data-state="pending"]')
-    page.wait_for_selector(f'#my-devices tr[data-status="pending"]')  # the list refreshed: no "None yet"
+    page.wait_for_selector('#my-devices tr[data-status="pending"]')  # the list refreshed: no "None yet"
     assert page.is_visible("#device-fingerprint")
     return page.inner_text("#device-keyid").strip()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from jsonschema import Draft7Validator
 
 from tests.epcis import builders as b
-from tests.epcis.test_journey import (A, B, NOW, P, _at, _documents, _imported, _native, _network)
+from tests.epcis.test_journey import (A, B, NOW, _at, _documents, _imported, _native, _network)
 from tracker import merkle
 from tracker.checkpoint import verify_checkpoint
 from tracker.dsse import parse_envelope

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 

@@ -220,7 +220,9 @@ class BuiltLedger:
 def build_ledger(ledger: Ledger, admin_key: KeyPair, *, size: int, chunks: Sequence[int] = (1, 3, 2, 5, 1, 1, 4, 7, 2),
                  now: datetime = NOW) -> BuiltLedger:
     """Fill a freshly created ledger to exactly ``size`` entries with the cast and item journeys, appended
-    in commits of the sizes in ``chunks`` (cycled), so there are many checkpoints of varied sizes."""
+    in commits of the sizes in ``chunks`` (cycled), so there are many checkpoints of varied sizes. Commits run a
+    second apart on the ledger's clock, so the checkpoint history (one per second, plus the latest) keeps
+    every commit's checkpoint."""
     with ledger.store.read() as txn:
         assert txn.tree_size() == 1, "build_ledger expects a freshly created ledger"
         genesis = txn.entries_at([0])[0].leaf_data
@@ -235,7 +237,7 @@ def build_ledger(ledger: Ledger, admin_key: KeyPair, *, size: int, chunks: Seque
     while pos < len(planned):
         batch = planned[pos:pos + chunks[c % len(chunks)]]
         c += 1
-        results = ledger.append_batch(batch, now=now)
+        results = ledger.append_batch(batch, now=now + timedelta(seconds=c))
         for env, r in zip(batch, results):
             if not isinstance(r, AppendResult) or not r.created:
                 raise AssertionError(f"building the ledger: {env.event_id} was not admitted: {r!r}")
@@ -309,5 +311,44 @@ def race_batches_worker(url: str, worker: int, rounds: int, per_batch: int, barr
         finally:
             store.close()
         out.put((worker, rounds_out))
+    except BaseException:
+        out.put((worker, "error", traceback.format_exc()))
+
+
+def group_append_worker(url: str, worker: int, threads: int, per_thread: int, barrier: Any, out: Any) -> None:
+    """Like append_commissions_worker, but ``threads`` threads append single commissions at once, as a server
+    worker's request threads do, so they share group commits. Puts (worker, [(eid, idx, created), ...],
+    (groups, requests)) -- or an error -- on ``out``."""
+    try:
+        import threading
+
+        from tracker.store import open_store
+
+        store = open_store(url, create=False)
+        try:
+            ledger = Ledger(store, signing_key=fixed_key("ledger"))
+            assert ledger.group is not None
+            key = key_of("acme", device=worker + 1)
+            results: list[tuple[str, int, bool]] = []
+            start = threading.Barrier(threads)
+
+            def run(t: int) -> None:
+                envs = [commission_envelope(key, "acme", [f"G{worker}-{t}-{i:03d}"],
+                                            time=T_EVENTS + timedelta(seconds=i)) for i in range(per_thread)]
+                start.wait(timeout=60)
+                for env in envs:
+                    r = ledger.append(env, now=NOW)
+                    results.append((r.event_id, r.leaf_index, r.created))
+
+            pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+            barrier.wait(timeout=120)
+            for th in pool:
+                th.start()
+            for th in pool:
+                th.join()
+            stats = (ledger.group.groups, ledger.group.requests)
+        finally:
+            store.close()
+        out.put((worker, (results, stats)))
     except BaseException:
         out.put((worker, "error", traceback.format_exc()))

@@ -460,6 +460,7 @@ def test_every_commit_produces_a_checkpoint_covering_it(cast):
     with cast.store.read() as txn:
         leaves = [e.leaf_data for e in txn.iter_entries()]
     sizes = [cp.size for cp in _checkpoints(cast)]
+    first_size = sizes[-1]
     for n in (1, 3, 1, 2):
         envs = [commission_envelope(key_of("acme"), "acme", [f"C{len(leaves) + i}"]) for i in range(n)]
         results = cast.append_batch(envs, now=NOW)
@@ -468,9 +469,15 @@ def test_every_commit_produces_a_checkpoint_covering_it(cast):
         assert cp.size == len(leaves) == max(r.leaf_index for r in results) + 1
         assert cp.root_hash == _reference_root(leaves)
         sizes.append(cp.size)
-    # One checkpoint per commit, never more; refusals and duplicates commit nothing.
+    # Every commit signed a checkpoint of its own (checked above, right after each acknowledgement); the stored
+    # history keeps one per interval plus the latest -- these commits all ran at NOW, in one second.
+    history = [cp.size for cp in _checkpoints(cast)]
+    assert history[-1] == sizes[-1] and set(history) <= set(sizes)
+    assert len([s for s in history if s > first_size]) <= 2
+    # Refusals and duplicates commit nothing: no checkpoint, no change to the history.
     cast.append_batch([envs[0], commission_envelope(key_of("hk-warehouse"), "hk-warehouse", ["X"])], now=NOW)
-    assert [cp.size for cp in _checkpoints(cast)] == sizes
+    assert [cp.size for cp in _checkpoints(cast)] == history
+    assert cast.verified_checkpoint().size == sizes[-1]
 
 
 def test_creating_the_ledger_again_changes_nothing(ledger, db_url, ledger_key, admin_key):

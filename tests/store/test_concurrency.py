@@ -114,9 +114,10 @@ def test_two_processes_racing_batches_never_interleave_or_duplicate(acme, db_url
             created = sorted(idx for _e, idx, c in row if c)
             assert created == list(range(created[0], created[0] + len(created))), f"round {r}: {created}"
 
-    # One checkpoint per commit, and the chain of checkpoints is consistent.
+    # The latest checkpoint covers every entry, and the chain of checkpoints is consistent (the audit below);
+    # every commit ran at NOW, so the history keeps one checkpoint for that second plus the latest.
     with acme.store.read() as txn:
         sizes = [cp.size for cp in txn.iter_checkpoints()]
     assert sizes == sorted(set(sizes)) and sizes[-1] == len(entries)
-    assert len([s for s in sizes if s > start]) == 2 * ROUNDS
+    assert 1 <= len([s for s in sizes if s > start]) <= 2
     acme.audit()

@@ -373,3 +373,52 @@ def test_edited_leaf_data_is_flagged_on_postgres(postgres_url):
         assert lookup(ledger, bystander).verdict == "genuine"
     finally:
         ledger.store.close()
+
+
+# --- remembered inclusion proofs --------------------------------------------------------------------------
+
+def test_a_leaf_proven_before_the_ledger_grew_is_proven_again_after_an_edit(victim):
+    """Lookups remember which leaves were proven included and carry them to the next checkpoint with one
+    consistency proof. The attacker waits until the target's events are remembered and the ledger has grown,
+    then edits one: its leaf hash no longer matches what was proven, so it is proven again -- and fails."""
+    writer = Ledger(victim.store, signing_key=party_key("ledger", seed="integrity"))
+    net = Network(writer, admin_key=party_key("admin", seed="integrity"), start=START + timedelta(days=30),
+                  seed="integrity")
+    net.add_party("late-comer", name="Late Comer", country="DE", roles=["retailer"])
+    answer = lookup(victim.ledger, victim.target)  # proofs carried forward to the grown tree
+    assert answer.verdict == "genuine" and answer.tree_size == victim.tree_size()
+    index, event_id, data = victim.entry(victim.target, "commission")
+    forged, _ = _with_payload(data, _relabel_lot)
+    victim.sql("UPDATE entries SET leaf_data = ? WHERE leaf_index = ?", (forged, index))
+    assert_flagged(victim, event_id)
+    assert_bystander_genuine(victim)
+
+
+def test_a_tampered_node_on_the_consistency_path_carries_nothing_over(victim):
+    """The attacker edits the stored node that covers the target's leaves in the old tree, which the
+    consistency proof to the grown tree reads: the proof fails, the remembered proofs are dropped rather than
+    carried over, and the target's leaves are proven afresh from their siblings (still there, so it stays
+    genuine). Only what a verified proof showed is ever remembered."""
+    from tracker import merkle
+    from tracker.provenance import caches_of
+
+    writer = Ledger(victim.store, signing_key=party_key("ledger", seed="integrity"))
+    net = Network(writer, admin_key=party_key("admin", seed="integrity"), start=START + timedelta(days=30),
+                  seed="integrity")
+    before = victim.tree_size()
+    caches = caches_of(victim.ledger)
+    assert caches.included is not None and caches.included[0] == before
+    remembered = dict(caches.included[2])
+    net.add_party("late-comer", name="Late Comer", country="DE", roles=["retailer"])
+    index, _, _ = victim.entry(victim.target, "commission")
+    level, idx = next((lv, i) for lv, i in merkle.frontier_nodes(before) if i << lv <= index < (i + 1) << lv)
+    assert (level, idx) in {n for a, b in merkle.consistency_ranges(before, victim.tree_size())
+                            for n in merkle.range_nodes(a, b)} or level == (before.bit_length() - 1)
+    victim.sql("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?", (bytes(32), level, idx))
+    answer = lookup(victim.ledger, victim.target)
+    assert answer.verdict == "genuine", answer.to_json()["reasons"]
+    size, _, proven = caches.included
+    assert size == victim.tree_size()
+    bystander_leaves = {i for i, _, _ in victim.entries(victim.bystander)}
+    assert bystander_leaves <= set(remembered)  # remembered before the attack...
+    assert index in proven and not bystander_leaves & set(proven)  # ...and dropped, not carried over

@@ -17,6 +17,7 @@ from tests.web.staffside import client, staff_app, staff_ledger, staff_world  # 
 from tests.web.staffside import PASSWORD, csrf, logged_in, login, now
 from tracker.notes import commit_note
 from web import accounts
+from web.accounts import passwords
 
 
 def _photo_form(client, data: bytes, name: str = "photo.png") -> dict:
@@ -250,6 +251,7 @@ def test_every_failed_sign_in_costs_one_password_hash(staff_ledger, monkeypatch)
             accounts.authenticate(staff_ledger, username=name, password="guess", now=now())
         work[label] = len(calls)
     assert set(work.values()) == {1}, work
+    assert passwords.DUMMY_HASH.startswith(passwords.METHOD + "$")  # the decoy costs what a real check does
 
 
 # --- 7. private notes stay off the public ledger -----------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import fixed_key
 from tests.web.staffside import client, staff_app, staff_ledger, staff_world  # noqa: F401  (fixtures)
 from tests.web.staffside import csrf, device_key, json_post, logged_in, signed
-from tracker import customs, handoffs, provenance
+from tracker import customs, handoffs
 from web import accounts
 
 TRN = "01/09506000134352/21/TRNW"  # in transit from pearl-export to hh-warehouse
@@ -108,7 +108,7 @@ def test_a_seizure_keeps_its_reason_private_and_offers_nothing_after(client, sta
                                                       "note": "Serial printed over another label", "salt": salt},
                          page="/customs/")
     assert response.status_code == 201, response.get_json()
-    assert "Serial printed over another label" not in client.get(f"/01/09506000134352/21/TRNW").get_data(as_text=True)
+    assert "Serial printed over another label" not in client.get("/01/09506000134352/21/TRNW").get_data(as_text=True)
     html = client.get("/customs/").get_data(as_text=True)
     row = html.split('id="seized"', 1)[1].split("</table>", 1)[0]
     assert TRN in row and "data-decision" not in row.split(TRN, 1)[1].split("</tr>", 1)[0]

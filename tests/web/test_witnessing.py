@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.c2sp.servers import ThreadWitness
 from tests.conftest import fixed_key
-from tests.web.conftest import commission, make_app
-from tracker.cosigning import witness_alarms, witness_statuses
+from tests.web.conftest import commission, make_app, now
+from tracker.cosigning import (cosigned_note, handle_reply, next_submission, policy_checkpoint, witness_alarms,
+                               witness_statuses)
 from tracker.policy import check_checkpoint, parse_policy
 from tracker.witness import WitnessRecord
 
@@ -135,3 +137,36 @@ def test_tracker_verify_fails_loudly_on_a_witness_alarm(ledger, tmp_path: Path, 
     bad = CliRunner().invoke(tracker_cli.cli, ["verify"])
     assert bad.exit_code == 1
     assert "WITNESS ALARM: witness w9 (w9.test/w) refused checkpoint 3" in bad.output
+
+
+def _cosign(ledger, witness, sub) -> str:
+    """One round with a witness, as the background collector does it (web/cosigning.py)."""
+    r = requests.post(witness.url.rstrip("/") + "/add-checkpoint", data=sub.body, timeout=10)
+    return handle_reply(ledger, sub, r.status_code, r.text, r.headers.get("Content-Type", ""))
+
+
+def test_cosigned_checkpoints_survive_the_history_pruning(ledger, witnesses) -> None:
+    """Failure this stops: the ledger keeps one checkpoint per interval, so under steady writes the checkpoint
+    a witness was cosigning is often pruned before its answer arrives; the cosignature was then stored against
+    nothing, no checkpoint ever met the policy, and consumers' proofs fell back to the operator's word alone."""
+    policy = _policy(ledger, witnesses[:1])
+    w = policy.witnesses[0]
+    ledger.checkpoint_interval = 3600.0  # every commit here falls into one interval: each prunes the last
+    ledger.append(commission(["PRUNE-0"]), now=now())  # opens this interval in the history
+    ledger.append(commission(["PRUNE-1"]), now=now())
+    first = ledger.size()
+    sub = next_submission(ledger, w)
+    assert sub is not None and sub.size == first
+    ledger.append(commission(["PRUNE-2"]), now=now())  # prunes checkpoint `first` while the witness is answering
+    with ledger.store.read() as txn:
+        assert txn.checkpoint_at(first) is None
+    assert _cosign(ledger, witnesses[0], sub) == "cosigned"
+    # the checkpoint came back beside its cosignature
+    assert check_checkpoint(cosigned_note(ledger, first), policy, origin=ledger.origin).quorum_met
+    # a checkpoint cosigned while it is the latest is kept when the next commit replaces it
+    second = ledger.size()
+    assert _cosign(ledger, witnesses[0], next_submission(ledger, w)) == "cosigned"
+    ledger.append(commission(["PRUNE-3"]), now=now())
+    _, check = policy_checkpoint(ledger, policy)
+    assert check is not None and check.quorum_met and check.cosigned.checkpoint.size == second
+    assert ledger.audit().entries == ledger.size()  # the restored checkpoint is consistent with the rest

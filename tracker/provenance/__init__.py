@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .integrity import COMPLETENESS_TTL, COMPLETENESS_TTL_MAX
 from .lookup import Provenance, caches_of, head, lookup
+from .paging import MAX_PAGE, PathPage, page_of, summary_of
 from .path import MAX_NESTING, MAX_PATH, LookupCaches, PathEvent
 from .reasons import SEVERITY, VERDICTS, Reason, verdict_for
 
 __all__ = ["Reason", "PathEvent", "Provenance", "LookupCaches", "lookup", "head", "caches_of", "SEVERITY",
-           "VERDICTS", "verdict_for", "MAX_PATH", "MAX_NESTING", "COMPLETENESS_TTL", "COMPLETENESS_TTL_MAX"]
+           "VERDICTS", "verdict_for", "MAX_PATH", "MAX_NESTING", "COMPLETENESS_TTL", "COMPLETENESS_TTL_MAX",
+           "MAX_PAGE", "PathPage", "page_of", "summary_of"]

@@ -1,5 +1,7 @@
 """Step 1 of a judgement: the ledger vouches for this path. The latest checkpoint carries the ledger's signature,
-no leaf below its size has been erased, and every event of the path is included in its Merkle tree."""
+no leaf below its size has been erased, and every event of the path is included in its Merkle tree (one
+multi-leaf proof for the whole path; leaves proven under an earlier checkpoint carry over through a consistency
+proof, so a long journey is not re-proven leaf by leaf on every lookup)."""
 from __future__ import annotations
 
 import time
@@ -66,33 +68,101 @@ def check_integrity(txn: ReadTxn, *, verifier: NoteVerifier, origin: str, path: 
         reasons.append(Reason(code="ledger_integrity_failure",
                               message=f"The ledger holds fewer entries than its signed checkpoint ({cp.size}): "
                                       "records have been deleted, so this history may be incomplete."))
-    proofs: dict[int, list[list[merkle.NodeId]]] = {}  # leaf -> the perfect nodes of each proof hash
+    leaves: dict[int, bytes] = {}  # leaf index -> leaf hash, for path events whose record matches its signature
+    parsed: dict[int, Envelope] = {}
     for ev in path:
         if ev.leaf_index >= cp.size:
             reasons.append(Reason(code="ledger_integrity_failure", event_id=ev.event_id,
                                   message="This event is not covered by any signed checkpoint: it was written "
                                           "into the database outside the ledger."))
             continue
-        proofs[ev.leaf_index] = [merkle.range_nodes(a, b) for a, b in merkle.inclusion_ranges(ev.leaf_index, cp.size)]
-    nodes = txn.nodes([n for parts in proofs.values() for ids in parts for n in ids])
-    for ev in path:
-        if ev.leaf_index not in proofs:
+        env = ev.envelope if ev.envelope is not None else caches.parsed(ev.entry)[0]
+        if env is None:
+            reasons.append(Reason(code="ledger_integrity_failure", event_id=ev.event_id, message=_NOT_IN_ROOT))
             continue
-        problem = None
-        try:
-            env = caches.parsed(ev.entry)[0]
-            if env is None:
-                raise KeyError("unreadable envelope")
-            if env.event_id != ev.event_id or ev.statement is None:
-                problem = "This event's stored record does not match what was signed."
-            else:
-                proof = [merkle.fold_nodes(ids, nodes) for ids in proofs[ev.leaf_index]]
-                merkle.verify_inclusion(merkle.leaf_hash(ev.entry.leaf_data), ev.leaf_index, cp.size, proof,
-                                        cp.root_hash)
-                envelopes[ev.event_id] = env
-        except (TrackerError, KeyError):
-            problem = problem or ("This event does not match the ledger's signed Merkle root: the record was "
-                                  "edited, replaced or reordered.")
-        if problem:
-            reasons.append(Reason(code="ledger_integrity_failure", message=problem, event_id=ev.event_id))
+        signed_id, leaf = caches.identity(ev.entry.leaf_data, env)
+        if signed_id != ev.event_id or ev.statement is None:
+            reasons.append(Reason(code="ledger_integrity_failure", event_id=ev.event_id,
+                                  message="This event's stored record does not match what was signed."))
+        else:
+            leaves[ev.leaf_index] = leaf
+            parsed[ev.leaf_index] = env
+    failed = _check_included(txn, caches, cp, leaves)
+    for ev in path:
+        if ev.leaf_index in failed:
+            reasons.append(Reason(code="ledger_integrity_failure", message=_NOT_IN_ROOT, event_id=ev.event_id))
+        elif ev.leaf_index in parsed:
+            envelopes[ev.event_id] = parsed[ev.leaf_index]
     return cp, stored.note, envelopes
+
+
+_NOT_IN_ROOT = ("This event does not match the ledger's signed Merkle root: the record was edited, replaced or "
+                "reordered.")
+MAX_PROVEN = 500_000  # leaves remembered as included (about 100 bytes each)
+
+
+def _check_included(txn: ReadTxn, caches: LookupCaches, cp: Checkpoint, leaves: dict[int, bytes]) -> set[int]:
+    """The leaf indexes of ``leaves`` NOT included in the tree ``cp`` signs. Leaves proven before, under a
+    checkpoint that ``cp`` is proven consistent with, count as included (a leaf in a tree is in every tree
+    that extends it); the rest are checked together in one multi-leaf proof, shared nodes fetched and hashed
+    once. Only if that fails is each leaf proven alone, to name the ones that are not there."""
+    proven = _proven_under(txn, caches, cp)
+    todo = {i: h for i, h in leaves.items() if proven.get(i) != h}
+    if not todo:
+        return set()
+    indexes = sorted(todo)
+    ranges = merkle.multi_inclusion_ranges(indexes, cp.size)
+    parts = {r: merkle.range_nodes(*r) for r in ranges}
+    nodes = txn.nodes([n for ids in parts.values() for n in ids])
+    try:
+        hashes = {r: merkle.fold_nodes(ids, nodes) for r, ids in parts.items()}
+        whole = merkle.root_from_leaves(cp.size, todo, hashes) == cp.root_hash
+    except KeyError:
+        whole = False
+    if whole:
+        _remember(caches, cp, todo)
+        return set()
+    failed: set[int] = set()
+    singles = {i: [merkle.range_nodes(a, b) for a, b in merkle.inclusion_ranges(i, cp.size)] for i in indexes}
+    nodes = txn.nodes([n for proof in singles.values() for ids in proof for n in ids])
+    for i in indexes:
+        try:
+            proof = [merkle.fold_nodes(ids, nodes) for ids in singles[i]]
+            merkle.verify_inclusion(todo[i], i, cp.size, proof, cp.root_hash)
+        except (TrackerError, KeyError):
+            failed.add(i)
+    _remember(caches, cp, {i: h for i, h in todo.items() if i not in failed})
+    return failed
+
+
+def _proven_under(txn: ReadTxn, caches: LookupCaches, cp: Checkpoint) -> dict[int, bytes]:
+    """Leaves known to be in the tree ``cp`` signs: those proven under an earlier signed checkpoint, carried
+    forward by one verified consistency proof (O(log n) stored nodes) when the ledger has grown."""
+    anchor = caches.included
+    if anchor is None:
+        return {}
+    size, root, proven = anchor
+    if size == cp.size:
+        return proven if root == cp.root_hash else {}
+    if size > cp.size:
+        return {}  # an older snapshot than the cache's: prove afresh
+    try:
+        plan = merkle.consistency_ranges(size, cp.size)
+        nodes = txn.nodes([n for a, b in plan for n in merkle.range_nodes(a, b)])
+        merkle.verify_consistency(size, cp.size, root, cp.root_hash, [merkle.range_hash(a, b, nodes) for a, b in plan])
+    except (TrackerError, KeyError, ValueError):
+        caches.included = None
+        return {}
+    caches.included = (cp.size, cp.root_hash, proven)
+    return proven
+
+
+def _remember(caches: LookupCaches, cp: Checkpoint, leaves: dict[int, bytes]) -> None:
+    anchor = caches.included
+    if anchor is None or anchor[0] != cp.size or anchor[1] != cp.root_hash:
+        if anchor is not None and anchor[0] > cp.size:
+            return
+        anchor = caches.included = (cp.size, cp.root_hash, {})
+    if len(anchor[2]) + len(leaves) > MAX_PROVEN:
+        anchor[2].clear()
+    anchor[2].update(leaves)

@@ -44,10 +44,12 @@ class Provenance:
     tree_size: int = 0
     scans: ScanSummary | None = None
     party_names: Mapping[str, str] = field(default_factory=dict)  # display names of every party named; not in JSON
+    keys: frozenset[str] = frozenset()  # the unit and every container whose events joined its path; not in JSON
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC §4 answer, exactly its fields (scan counts are shown on the consumer page, not here)."""
-        return {"item": self.item, "gtin": self.gtin, "serial": self.serial, "product": self.product,
+        return {"item": self.item, "gtin": self.gtin, "serial": self.serial,
+                "product": dict(self.product) if self.product is not None else None,
                 "verdict": self.verdict, "reasons": [r.to_json() for r in self.reasons], "holder": self.holder,
                 "path": [dict(p) for p in self.path], "checkpoint": self.checkpoint}
 
@@ -158,8 +160,11 @@ def lookup(ledger: Ledger, key: str | ItemKey | ContainerKey, *, now: datetime |
         ships: dict[str, Statement] = {ev.event_id: ev.statement for ev in path
                                        if ev.event_id in ship_ids and ev.statement is not None}
         outside = ship_ids - set(ships)
+        outside_rows: tuple[tuple[str, bytes], ...] = ()
         if outside:
-            for eid, entry in txn.entries_by_event_ids(outside).items():
+            fetched = txn.entries_by_event_ids(outside)
+            outside_rows = tuple(sorted((eid, entry.leaf_data) for eid, entry in fetched.items()))
+            for eid, entry in fetched.items():
                 if (st := caches.parsed(entry)[1]) is not None:
                     ships[eid] = st
         brand = _brand(txn, gtin, caches) if gtin else None
@@ -170,11 +175,37 @@ def lookup(ledger: Ledger, key: str | ItemKey | ContainerKey, *, now: datetime |
     facts = Facts(key=unit, path=path, envelopes=envelopes, parties=parties, ships=ships, brand=brand,
                   licences=licences, scans=scans, scan_policy=policy)
 
+    # Steps 2-5 are a pure function of these facts: the path's exact stored bytes, what step 1 found, the
+    # registry records, shipments, brand, licences and scan counts. A long journey looked up again with none
+    # of them changed is not judged again (a changed byte anywhere gives another key).
+    memo_key = (unit, gathered.truncated, tuple((ev.leaf_index, ev.event_id, ev.entry.leaf_data, ev.via) for ev in path),
+                tuple(reasons), frozenset(envelopes), tuple(sorted(parties.items(), key=lambda kv: kv[0])),
+                outside_rows, brand, tuple(licences), scans, policy)
+    memo = caches.judgements.get(memo_key)
+    if memo is None:
+        memo = _judge(facts, path, reasons, gathered.truncated, caches)
+        caches.judgements.put(memo_key, memo)
+    final, holder, product, path_rows = memo
+    return Provenance(item=unit, gtin=gtin, serial=serial, product=product, verdict=verdict_for(final),
+                      reasons=final, holder=holder, path=path_rows, checkpoint=note,
+                      tree_size=cp.size if cp else 0, scans=scans,
+                      party_names={pid: p.name for pid, p in parties.items() if p is not None},
+                      keys=frozenset({unit, *(ev.via for ev in path)}))
+
+
+_Judged = tuple[tuple[Reason, ...], str | None, Mapping[str, Any] | None, tuple[Mapping[str, Any], ...]]
+
+
+def _judge(facts: Facts, path: list[PathEvent], reasons: list[Reason], truncated: bool,
+           caches: LookupCaches) -> _Judged:
+    """Steps 2-5 on gathered facts: (ordered reasons, holder, product, path rows)."""
+    reasons = list(reasons)
+
     def is_valid(event_id: str, public_key: bytes, message: bytes, sig: bytes) -> bool:
         return caches.signatures.get_or_compute((event_id.encode(), public_key, sig),
                                                 lambda: signature_is_valid(public_key, message, sig))
 
-    if gathered.truncated:
+    if truncated:
         # A warning, not a note: what lies past the cap is unjudged, and a fake must not reach green by hiding
         # its border crossing nine containers deep.
         reasons.append(Reason(code="path_truncated", event_id=path[-1].event_id if path else None,
@@ -192,11 +223,7 @@ def lookup(ledger: Ledger, key: str | ItemKey | ContainerKey, *, now: datetime |
         for opt in ("lot", "expiry"):
             if opt in commission.product:
                 product[opt] = commission.product[opt]
-    final = ordered(reasons)
-    return Provenance(item=unit, gtin=gtin, serial=serial, product=product, verdict=verdict_for(final),
-                      reasons=final, holder=holder, path=tuple(_path_json(path, facts)), checkpoint=note,
-                      tree_size=cp.size if cp else 0, scans=scans,
-                      party_names={pid: p.name for pid, p in parties.items() if p is not None})
+    return ordered(reasons), holder, product, tuple(_path_json(path, facts))
 
 
 def head(ledger: Ledger, key: str) -> str | None:

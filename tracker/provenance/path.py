@@ -3,7 +3,9 @@ read through the item index (key_events) so the cost follows the path's length, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from .. import merkle
 from ..caches import BoundedCache
 from ..dsse import Envelope, parse_envelope
 from ..errors import TrackerError
@@ -22,6 +24,7 @@ class PathEvent:
     entry: StoredEntry
     statement: Statement | None  # None when the stored row cannot be read
     via: str  # the key through which the event touches the unit (itself or a container it was in)
+    envelope: Envelope | None = None  # as parsed from the stored bytes (None when they cannot be read)
 
     @property
     def event_id(self) -> str:
@@ -30,6 +33,12 @@ class PathEvent:
     @property
     def leaf_index(self) -> int:
         return self.entry.leaf_index
+
+
+def _judgement_cost(key: tuple[Any, ...], _value: Any) -> int:
+    """Bytes a remembered judgement holds: its key keeps the path's stored rows (twice: key and path rows)."""
+    rows: tuple[tuple[int, str, bytes, str], ...] = key[2]
+    return 2 * sum(len(row[2]) for row in rows) + 4096
 
 
 @dataclass(slots=True)
@@ -41,12 +50,23 @@ class LookupCaches:
         default_factory=lambda: BoundedCache(64 << 20, lambda data, _: 4 * len(data)))
     signatures: BoundedCache[tuple[bytes, bytes, bytes], bool] = field(
         default_factory=lambda: BoundedCache(8 << 20, lambda k, _: len(k[0]) + len(k[1]) + len(k[2])))
+    identities: BoundedCache[bytes, tuple[str, bytes]] = field(
+        default_factory=lambda: BoundedCache(16 << 20, lambda data, _: len(data) // 4 + 128))
     parties: BoundedCache[str, PartyRecord] = field(
         default_factory=lambda: BoundedCache(8 << 20, lambda record, _: 4 * len(record)))
+    # judgements of unchanged facts (tracker.provenance.lookup): the key holds the path's stored bytes
+    judgements: BoundedCache[tuple[Any, ...], Any] = field(
+        default_factory=lambda: BoundedCache(32 << 20, _judgement_cost))
     complete: tuple[int, float, float] | None = None  # (size counted, when, for how long it is trusted)
+    # (checkpoint size, its signed root, {leaf index: leaf hash} proven included in that tree)
+    included: tuple[int, bytes, dict[int, bytes]] | None = None
 
     def parsed(self, entry: StoredEntry) -> tuple[Envelope | None, Statement | None]:
         return self.entries.get_or_compute(entry.leaf_data, lambda: _parse(entry.leaf_data))
+
+    def identity(self, leaf_data: bytes, env: Envelope) -> tuple[str, bytes]:
+        """(event id of the signed payload, leaf hash) of stored bytes: two SHA-256s a long path need not redo."""
+        return self.identities.get_or_compute(leaf_data, lambda: (env.event_id, merkle.leaf_hash(leaf_data)))
 
     def party(self, record_json: str) -> PartyRecord:
         return self.parties.get_or_compute(record_json, lambda: party_from_record(record_json))
@@ -55,7 +75,10 @@ class LookupCaches:
         self.entries.clear()
         self.signatures.clear()
         self.parties.clear()
+        self.identities.clear()
+        self.judgements.clear()
         self.complete = None
+        self.included = None
 
 
 def _parse(leaf_data: bytes) -> tuple[Envelope | None, Statement | None]:
@@ -85,6 +108,7 @@ def collect(txn: ReadTxn, key: str, caches: LookupCaches) -> Gathered:
     unit's stay: an item packed into a pallet that already sits in a container travels with that container."""
     found: dict[int, PathEvent] = {}
     parsed: dict[int, Statement | None] = {}
+    envelopes: dict[int, Envelope | None] = {}
     stored: dict[int, StoredEntry] = {}
     missing: set[int] = set()
     frontier: list[tuple[str, int, float]] = [(key, 0, float("inf"))]
@@ -96,13 +120,13 @@ def collect(txn: ReadTxn, key: str, caches: LookupCaches) -> Gathered:
         stored.update(fetched)
         missing |= wanted - set(fetched)
         for i, entry in fetched.items():
-            parsed[i] = caches.parsed(entry)[1]
+            envelopes[i], parsed[i] = caches.parsed(entry)
         nxt: list[tuple[str, int, float]] = []
         for k, lo, hi in frontier:
             own = [i for i in leaves[k] if i in stored]
             for i in own:
                 if lo <= i < hi and i not in found:
-                    found[i] = PathEvent(entry=stored[i], statement=parsed[i], via=k)
+                    found[i] = PathEvent(entry=stored[i], statement=parsed[i], via=k, envelope=envelopes[i])
             # Where k sat inside a container, that container's events belong to the path for the overlap of
             # k's stay in it with the window in which k belongs to the path.
             for pos, i in enumerate(own):

@@ -6,6 +6,8 @@ Either way the next leaf index is read *after* the lock, so two writers never sh
 """
 from __future__ import annotations
 
+import fcntl
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -126,6 +128,13 @@ class SqlTxn:
         finally:
             cur.close()
 
+    @property
+    def _mark(self) -> str:
+        mark = self.__dict__.get("_mark_cached")
+        if mark is None:
+            mark = self.__dict__["_mark_cached"] = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        return mark
+
     # reads
     def tree_size(self) -> int:
         top = self._rows("SELECT max(leaf_index) FROM entries")[0][0]
@@ -138,10 +147,6 @@ class SqlTxn:
             below = 1 << 62
         sql = f"SELECT count(*) FROM entries WHERE leaf_index >= {self._mark} AND leaf_index < {self._mark}"
         return int(self._rows(sql, (start, below))[0][0])
-
-    @property
-    def _mark(self) -> str:
-        return "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
 
     def _marks(self, n: int) -> str:
         return ", ".join([self._mark] * n)
@@ -183,16 +188,22 @@ class SqlTxn:
             out.update({(level, r.idx): bytes(r.hash) for r in rows})
         return out
 
+    # The append path (admission, group commit) runs these for every request: plain DB-API, like the lookups.
+    _ENTRY_COLUMNS = "leaf_index, event_id, type, actor, time, leaf_data"
+
     def entry_by_event_id(self, event_id: str) -> StoredEntry | None:
-        row = self.conn.execute(select(entries).where(entries.c.event_id == event_id)).first()
-        return _entry(row) if row else None
+        found = self.entries_by_event_ids([event_id])
+        return found.get(event_id)
 
     def entries_by_event_ids(self, event_ids: Iterable[str]) -> dict[str, StoredEntry]:
         ids = list(set(event_ids))
         out: dict[str, StoredEntry] = {}
         for i in range(0, len(ids), 500):
-            for row in self.conn.execute(select(entries).where(entries.c.event_id.in_(ids[i:i + 500]))):
-                out[row.event_id] = _entry(row)
+            part = ids[i:i + 500]
+            sql = f"SELECT {self._ENTRY_COLUMNS} FROM entries WHERE event_id IN ({self._marks(len(part))})"
+            for li, eid, typ, actor, when, data in self._rows(sql, part):
+                out[eid] = StoredEntry(leaf_index=li, event_id=eid, type=typ, actor=actor, time=when,
+                                       leaf_data=bytes(data))
         return out
 
     def entries_at(self, leaf_indexes: Iterable[int]) -> dict[int, StoredEntry]:
@@ -243,11 +254,14 @@ class SqlTxn:
         keys = list(set(keys))
         found: set[str] = set()
         for i in range(0, len(keys), 500):
-            found.update(self.conn.execute(select(key_events.c.key).where(key_events.c.key.in_(keys[i:i + 500])).distinct()).scalars())
+            part = keys[i:i + 500]
+            sql = f"SELECT DISTINCT key FROM key_events WHERE key IN ({self._marks(len(part))})"
+            found.update(k for (k,) in self._rows(sql, part))
         return found
 
     def party_record(self, party_id: str) -> str | None:
-        return self.conn.execute(select(parties.c.record).where(parties.c.id == party_id)).scalar()
+        rows = self._rows(f"SELECT record FROM parties WHERE id = {self._mark}", (party_id,))
+        return rows[0][0] if rows else None
 
     def party_records_for(self, party_ids: Iterable[str]) -> dict[str, str]:
         ids = list(set(party_ids))
@@ -260,7 +274,8 @@ class SqlTxn:
         return {r.id: r.record for r in self.conn.execute(select(parties.c.id, parties.c.record).order_by(parties.c.id))}
 
     def party_for_keyid(self, keyid: str) -> str | None:
-        return self.conn.execute(select(party_keys.c.party_id).where(party_keys.c.keyid == keyid)).scalar()
+        rows = self._rows(f"SELECT party_id FROM party_keys WHERE keyid = {self._mark}", (keyid,))
+        return rows[0][0] if rows else None
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         rows = self._rows("SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size DESC LIMIT 1")
@@ -268,6 +283,12 @@ class SqlTxn:
             return None
         size, root, note, created = rows[0]
         return StoredCheckpoint(size=size, root_hash=bytes(root), note=note, created_at=created)
+
+    def recent_checkpoints(self, n: int) -> list[StoredCheckpoint]:
+        """The ``n`` newest stored checkpoints, newest first."""
+        rows = self._rows(f"SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size DESC LIMIT {int(n)}")
+        return [StoredCheckpoint(size=size, root_hash=bytes(root), note=note, created_at=created)
+                for size, root, note, created in rows]
 
     def iter_checkpoints(self, batch: int = 1000) -> Iterator[StoredCheckpoint]:
         """Every stored checkpoint in size order, keyset-paginated: constant memory however many there are."""
@@ -310,9 +331,12 @@ class SqlTxn:
         # parameter processing costs more than the inserts themselves.
         if not rows:
             return
-        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        self.conn.exec_driver_sql(sql, list(rows))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
+        cur = self.conn.connection.dbapi_connection.cursor()
+        try:
+            cur.executemany(sql, list(rows))
+        finally:
+            cur.close()
 
     def add_entries(self, rows: Sequence[StoredEntry], *, ingested_at: str) -> None:
         self._bulk("entries", ("leaf_index", "event_id", "type", "actor", "time", "leaf_data", "ingested_at"),
@@ -352,8 +376,16 @@ class SqlTxn:
         return int(self.conn.execute(scan_counts.delete().where(scan_counts.c.day < before_day)).rowcount or 0)
 
     def add_checkpoint(self, cp: StoredCheckpoint) -> None:
-        self.conn.execute(insert(checkpoints).values(size=cp.size, root_hash=cp.root_hash, note=cp.note,
-                                           created_at=cp.created_at))
+        self._bulk("checkpoints", ("size", "root_hash", "note", "created_at"),
+                   [(cp.size, cp.root_hash, cp.note, cp.created_at)])
+
+    def delete_checkpoint(self, size: int) -> None:
+        """Drop one checkpoint from the history (the ledger keeps one per interval plus the latest)."""
+        cur = self.conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(f"DELETE FROM checkpoints WHERE size = {self._mark}", (size,))
+        finally:
+            cur.close()
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         for name, value in values.items():
@@ -443,6 +475,8 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        path = url.split("///", 1)[1] if self.is_sqlite and "///" in url else ""
+        self._lock_path = f"{path}-writer.lock" if path and path != ":memory:" and "mode=memory" not in path else None
         try:
             if self.is_sqlite:
                 self._reader = _sqlite_engine(url, immediate=False)
@@ -489,9 +523,29 @@ class SqlStore:
             raise storage_error(exc, self.safe_url) from exc
 
     @contextmanager
+    def _writers_queue(self) -> Iterator[None]:
+        """SQLite files: writers (threads and processes) queue on an OS file lock before BEGIN IMMEDIATE. SQLite's
+        own busy handler polls with sleeps of up to 100 ms, so under contention a waiting writer could sleep
+        past many commits (seconds at p99); a blocked flock wakes as soon as the lock is free. BEGIN IMMEDIATE
+        still serialises writers that do not take this lock."""
+        if self._lock_path is None:
+            yield
+            return
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # no room or no right to make the lock file: BEGIN IMMEDIATE alone still serialises
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock, also when the process dies
+
+    @contextmanager
     def write(self) -> Iterator[SqlTxn]:
         try:
-            with self._connect(self._writer) as conn, conn.begin():
+            with self._writers_queue(), self._connect(self._writer) as conn, conn.begin():
                 if not self.is_sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
                 yield SqlTxn(conn)

@@ -166,14 +166,31 @@ def get_item(gtin: str, rest: str) -> Response:
         if event_id is None:
             raise NotFound(f"we have no record of item {item}", code="unknown_item")
         return jsonify({"event_id": event_id})
-    return jsonify(provenance.lookup(ledger(), item).to_json())
+    return _answer_json(provenance.lookup(ledger(), item))
+
+
+def _answer_json(answer: provenance.Provenance) -> Response:
+    """The SPEC §4 answer. With ``?limit=`` (and ``after=``, the ``next`` cursor of the previous page) the path
+    comes in pages of at most 1000 steps, with a ``page`` object; verdict and reasons still cover every event."""
+    doc = answer.to_json()
+    raw_limit, after = request.args.get("limit"), request.args.get("after")
+    if raw_limit is None and after is None:
+        return jsonify(doc)
+    if raw_limit is not None and not _INT.match(raw_limit):
+        raise InvalidInput(f"limit must be a whole number from 1 to {provenance.MAX_PAGE}", code="invalid_limit",
+                           field="limit")
+    limit = provenance.MAX_PAGE if raw_limit is None else int(raw_limit)
+    page = provenance.page_of(doc["path"], limit=limit, after=after)
+    doc["path"] = list(page.rows)
+    doc["page"] = page.to_json(limit)
+    return jsonify(doc)
 
 
 @bp.get("/containers/<sscc>")
 @public_lookup
 def get_container(sscc: str) -> Response:
     """A container (case, pallet) is judged like an item: its own path from the aggregate that created it."""
-    return jsonify(provenance.lookup(ledger(), ContainerKey(sscc=sscc)).to_json())
+    return _answer_json(provenance.lookup(ledger(), ContainerKey(sscc=sscc)))
 
 
 @bp.get("/containers/<sscc>/head")

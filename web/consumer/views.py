@@ -163,15 +163,52 @@ def _answer(key: ItemKey | ContainerKey) -> provenance.Provenance:
                              unsaved_scans=recorder.unsaved(str(key)))
 
 
+SUMMARY_OVER = 40  # a journey longer than this many steps is shown as a summary, the rest in pages
+PAGE_STEPS = 100
+
+
+def _steps(doc: dict, answer: provenance.Provenance) -> tuple[list, dict]:
+    """(position, row) of the steps the page shows, and how the rest is reached. A long journey shows where it
+    began, where it is now and every step a reason names; ``?limit=`` (and ``after=``) page through it all.
+    The verdict above was reached on every step either way."""
+    path = doc["path"]
+    raw_limit, after = request.args.get("limit"), request.args.get("after")
+    base = request.base_url
+    if raw_limit is None and after is None:
+        if len(path) <= SUMMARY_OVER:
+            return list(enumerate(path)), {"total": len(path), "summary": False}
+        flagged = {r.event_id for r in answer.reasons if r.event_id}
+        return provenance.summary_of(path, flagged), {
+            "total": len(path), "summary": True, "all_url": f"{base}?limit={PAGE_STEPS}",
+            "flagged": sum(1 for row in path if row["event_id"] in flagged)}
+    if raw_limit is not None and not raw_limit.isdigit():
+        raise InvalidInput(f"limit must be a whole number from 1 to {provenance.MAX_PAGE}", code="invalid_limit",
+                           field="limit")
+    limit = PAGE_STEPS if raw_limit is None else int(raw_limit)
+    page = provenance.page_of(path, limit=limit, after=after)
+    return [(page.start + i, row) for i, row in enumerate(page.rows)], {
+        "total": len(path), "summary": False, "paged": True, "start": page.start,
+        "next_url": f"{base}?limit={limit}&after={page.next}" if page.next else None, "summary_url": base}
+
+
 def _page(answer: provenance.Provenance) -> Response:
+    doc = answer.to_json()
     if wants_json():
-        response = jsonify(answer.to_json())
+        raw_limit, after = request.args.get("limit"), request.args.get("after")
+        if raw_limit is not None or after is not None:
+            if raw_limit is not None and not raw_limit.isdigit():
+                raise InvalidInput(f"limit must be a whole number from 1 to {provenance.MAX_PAGE}",
+                                   code="invalid_limit", field="limit")
+            limit = provenance.MAX_PAGE if raw_limit is None else int(raw_limit)
+            page = provenance.page_of(doc["path"], limit=limit, after=after)
+            doc["path"], doc["page"] = list(page.rows), page.to_json(limit)
+        response = jsonify(doc)
     else:
-        doc = answer.to_json()
+        steps, journey = _steps(doc, answer)
         response = Response(render_template("consumer/item.html", answer=doc, tree_size=answer.tree_size,
-                                            names=_party_names(answer), scans=answer.scans,
-                                            retention_days=current_app.extensions["waybill_scans"].policy.retention_days,
-                                            bundle=_bundle(answer)),
+                                            names=_party_names(answer), scans=answer.scans, page_steps=steps,
+                                            journey=journey, bundle=_bundle(answer),
+                                            retention_days=current_app.extensions["waybill_scans"].policy.retention_days),
                             mimetype="text/html")
     response.vary.add("Accept")
     return response
