@@ -19,7 +19,7 @@ import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 from . import provenance
 from .dsse import parse_envelope
@@ -27,6 +27,7 @@ from .errors import InvalidInput, TrackerError
 from .identifiers import is_container_key, parse_key
 from .ledger import Ledger, party_from_record
 from .statements import Statement, parse_statement, parse_time
+from .store.base import CustomsReadTxn
 from .timefmt import format_time
 
 __all__ = ["Consignment", "Assessment", "Dashboard", "Stats", "STATUSES", "OPEN_STATUSES", "DECISIONS", "decisions_for",
@@ -161,7 +162,7 @@ def consignments(ledger: Ledger, country: str, *, limit: int = DEFAULT_LIMIT,
     only = set(keys) if keys is not None else None
     with ledger.store.read() as txn:
         local, customs = _local_parties(txn, country)
-        candidates = _crossing(txn.entries_of_types(["ship"]), local, country, only)
+        candidates = _crossing(cast(CustomsReadTxn, txn).entries_of_types(["ship"]), local, country, only)
         return _consignments(txn, candidates, customs, only=only, limit=limit)
 
 
@@ -200,9 +201,9 @@ def _consignments(txn: Any, candidates: Sequence[tuple[Any, Statement]], customs
     for entry, st, key in reversed(units):
         status, decision, released, arrived = "awaiting", None, False, False
         for i in leaves.get(key, []):
-            if i <= entry.leaf_index or i not in parsed or parsed[i] is None:
+            ev = parsed.get(i)
+            if i <= entry.leaf_index or ev is None:
                 continue
-            ev = parsed[i]
             if ev.type == "receive" and ev.ship == entry.event_id:
                 arrived = True
                 break

@@ -95,6 +95,7 @@ class Ledger:
         self.group: GroupCommitter | None = GroupCommitter(self._write_group, settings) if settings.enabled else None
         self._keys: dict[str, bytes] = {}  # key id -> public key, for checking signatures before the lock
         self._records: dict[str, PartyRecord] = {}  # stored registry record -> parsed (records are values)
+        self.lookup_caches: Any = None  # tracker.provenance.lookup.LookupCaches, made on the first lookup
 
     def _party(self, record_json: str) -> PartyRecord:
         party = self._records.get(record_json)
@@ -257,7 +258,9 @@ class Ledger:
 
     def _commit(self, txn: WriteTxn, admitted: Sequence[tuple[Envelope, Statement]],
                 frontier: merkle.CompactRange, *, now: datetime) -> None:
-        entries, nodes, key_rows = [], [], []
+        entries: list[StoredEntry] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        key_rows: list[tuple[str, int]] = []
         for env, st in admitted:
             index = frontier.size
             data = env.leaf_data()
@@ -275,6 +278,8 @@ class Ledger:
         txn.add_key_events(key_rows)
         root = frontier.root()
         cp = Checkpoint(origin=self.origin, size=frontier.size, root_hash=root)
+        if self.signing_key is None:  # _append refused already; kept for the type checker's sake
+            raise InvalidInput("this ledger handle is read-only (no ledger signing key)", code="read_only")
         note = sign_checkpoint(cp, name=self.origin, key=self.signing_key)
         self._prune_history(txn)
         txn.add_checkpoint(StoredCheckpoint(size=cp.size, root_hash=root, note=note, created_at=stamp))

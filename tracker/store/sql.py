@@ -113,6 +113,13 @@ def _checkpoint(row: Any) -> StoredCheckpoint:
 class SqlTxn:
     """Read and write operations inside one transaction."""
 
+    def _cursor(self) -> Any:
+        """A raw DB-API cursor on this transaction's connection (bulk statements skip the ORM's per-row work)."""
+        raw = self.conn.connection.dbapi_connection
+        if raw is None:
+            raise StorageError("the database connection was closed mid-transaction")
+        return raw.cursor()
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -332,7 +339,7 @@ class SqlTxn:
         if not rows:
             return
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
-        cur = self.conn.connection.dbapi_connection.cursor()
+        cur = self._cursor()
         try:
             cur.executemany(sql, list(rows))
         finally:
@@ -381,7 +388,7 @@ class SqlTxn:
 
     def delete_checkpoint(self, size: int) -> None:
         """Drop one checkpoint from the history (the ledger keeps one per interval plus the latest)."""
-        cur = self.conn.connection.dbapi_connection.cursor()
+        cur = self._cursor()
         try:
             cur.execute(f"DELETE FROM checkpoints WHERE size = {self._mark}", (size,))
         finally:
