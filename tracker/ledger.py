@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import AbstractSet, Any, Callable, Mapping, Sequence, cast
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 from . import merkle
 from .admission import (CLOCK_SKEW, Admission, VerifiedLater, bulk_verified, bulk_verified_later,
@@ -22,7 +22,7 @@ from .keys import PARALLEL_MIN, KeyPair, SignatureJob
 from .parties import PartyRecord, party_from_record
 from .statements import Statement, format_time, index_keys, parse_statement, statement_bytes
 from .timefmt import parse_time
-from .store.base import CosignReadTxn, ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
+from .store.base import ReadTxn, Store, StoredCheckpoint, StoredEntry, WriteTxn
 
 __all__ = ["Ledger", "AppendResult", "AuditReport", "CLOCK_SKEW", "MAX_BATCH", "MAX_ENTRY_BYTES", "party_from_record",
            "statement_of_entry"]
@@ -292,7 +292,7 @@ class Ledger:
             return
         recent = txn.recent_checkpoints(2)
         if len(recent) == 2 and self._interval_of(recent[0]) <= self._interval_of(recent[1]):
-            if not cast(CosignReadTxn, txn).cosignatures_at(recent[0].size):  # a cosigned checkpoint is what policies and proofs cite
+            if not txn.is_cosigned(recent[0].size):  # a cosigned checkpoint is what policies and proofs cite
                 txn.delete_checkpoint(recent[0].size)
 
     def _interval_of(self, cp: StoredCheckpoint) -> int:

@@ -126,9 +126,7 @@ class SqlTxn:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Plain DB-API on the transaction's own connection: the lookup path runs a handful of small queries,
         and SQLAlchemy's per-statement machinery cost as much as the queries themselves."""
-        dbapi = self.conn.connection.dbapi_connection
-        assert dbapi is not None  # the transaction holds its connection
-        cur = dbapi.cursor()
+        cur = self._cursor()
         try:
             cur.execute(sql, tuple(params))
             return [tuple(row) for row in cur.fetchall()]
@@ -385,6 +383,10 @@ class SqlTxn:
     def add_checkpoint(self, cp: StoredCheckpoint) -> None:
         self._bulk("checkpoints", ("size", "root_hash", "note", "created_at"),
                    [(cp.size, cp.root_hash, cp.note, cp.created_at)])
+
+    def is_cosigned(self, size: int) -> bool:
+        """Whether any witness cosigned the checkpoint of ``size`` (asked on every commit: plain DB-API)."""
+        return bool(self._rows(f"SELECT 1 FROM cosignatures WHERE tree_size = {self._mark} LIMIT 1", (size,)))
 
     def delete_checkpoint(self, size: int) -> None:
         """Drop one checkpoint from the history (the ledger keeps one per interval plus the latest)."""
