@@ -233,5 +233,27 @@ def test_each_role_does_its_main_job_on_a_phone(site, browser, artifacts, tmp_pa
     assert provenance.lookup(site.ledger, str(TRN)).holder == "hh-warehouse"
     shot(staff, artifacts, "job-staff-received")
     assert not staff.errors  # type: ignore[attr-defined]
+
+    # 6. The dock phone is lost: the admin revokes its key, asked first in a dialog that names the key, the
+    #    device and the party (Cancel changes nothing).
+    admin.goto(site.url("/admin/"))
+    row = admin.locator(f'#party-keys tr[data-keyid="{staff_keyid}"]')
+    row.locator("button.revoke").click()
+    admin.wait_for_selector("#revoke-dialog[open]")
+    assert admin.inner_text("#revoke-keyid") == staff_keyid and admin.inner_text("#revoke-device") == "Dock 3 phone"
+    fits(admin, "revoke dialog on a phone")
+    shot(admin, artifacts, "job-admin-revoke-confirm")
+    admin.click("#revoke-cancel")
+    assert not admin.is_visible("#revoke-dialog")
+    assert row.get_attribute("data-revoked") == "no" and _key_of(site, "hh-warehouse", staff_keyid).revoked_at is None
+    row.locator("button.revoke").click()
+    admin.click("#revoke-ok")
+    admin.wait_for_selector(f'#party-keys tr[data-keyid="{staff_keyid}"][data-revoked="yes"]')
+    assert _key_of(site, "hh-warehouse", staff_keyid).revoked_at is not None
+    assert not admin.errors  # type: ignore[attr-defined]
     for page in (admin, staff, officer):
         page.context.close()
+
+
+def _key_of(site, party: str, keyid: str):
+    return next(k for k in site.ledger.party(party).keys if k.keyid == keyid)

@@ -67,22 +67,57 @@
       var row = button.closest("tr");
       var label = row.querySelector(".device-label").textContent.trim();
       var partyName = row.querySelector(".party-name").textContent.trim();
-      var question = "Revoke key " + button.getAttribute("data-keyid") + (label ? " (" + label + ")" : "") + " of " +
-        partyName + "? From now on nothing it signs is accepted. This cannot be undone.";
-      if (!window.confirm(question)) { return; }
-      button.disabled = true;
-      signer().then(function (device) {
-        return W.getJson(button.getAttribute("data-statement-url")).then(function (doc) { return send(button, doc, device); });
-      }).then(function () {
-        row.setAttribute("data-revoked", "yes");
-        show(resultBox, "Key " + button.getAttribute("data-keyid") + " of " + partyName + " revoked.");
-        button.remove();
-      }).catch(function (err) {
-        show(errorBox, err.message || String(err));
-        button.disabled = false;
+      confirmRevoke(button.getAttribute("data-keyid"), label, partyName).then(function (yes) {
+        if (!yes) { button.focus(); return; }
+        revoke(button, row, partyName);
       });
     });
   });
+
+  /* Resolves true when the admin confirms in the dialog (a page without <dialog> support falls back to confirm()). */
+  function confirmRevoke(keyid, label, partyName) {
+    var dialog = document.getElementById("revoke-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") {
+      return Promise.resolve(window.confirm("Revoke key " + keyid + (label ? " (" + label + ")" : "") + " of " +
+        partyName + "? From now on nothing it signs is accepted. This cannot be undone."));
+    }
+    document.getElementById("revoke-party").textContent = partyName;
+    document.getElementById("revoke-keyid").textContent = keyid;
+    document.getElementById("revoke-device").textContent = label || "not enrolled from a browser";
+    var ok = document.getElementById("revoke-ok");
+    var cancel = document.getElementById("revoke-cancel");
+    return new Promise(function (resolve) {
+      function finish(value) {
+        ok.removeEventListener("click", onOk);
+        cancel.removeEventListener("click", onCancel);
+        dialog.removeEventListener("cancel", onCancel);
+        if (dialog.open) { dialog.close(); }
+        resolve(value);
+      }
+      function onOk(event) { event.preventDefault(); finish(true); }
+      function onCancel(event) { if (event) { event.preventDefault(); } finish(false); }
+      ok.addEventListener("click", onOk);
+      cancel.addEventListener("click", onCancel);
+      dialog.addEventListener("cancel", onCancel);
+      dialog.showModal();
+      cancel.focus();  // the safe choice has the focus
+    });
+  }
+
+  /* Signs the revocation the server proposes with this browser's admin key and posts it. */
+  function revoke(button, row, partyName) {
+    button.disabled = true;
+    signer().then(function (device) {
+      return W.getJson(button.getAttribute("data-statement-url")).then(function (doc) { return send(button, doc, device); });
+    }).then(function () {
+      row.setAttribute("data-revoked", "yes");
+      show(resultBox, "Key " + button.getAttribute("data-keyid") + " of " + partyName + " revoked.");
+      button.remove();
+    }).catch(function (err) {
+      show(errorBox, err.message || String(err));
+      button.disabled = false;
+    });
+  }
 
   W.warnUnlessApproved(page.getAttribute("data-approved"), null);
 })();
