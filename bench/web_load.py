@@ -134,13 +134,17 @@ def start_gunicorn(config: Config, *, workers: int, worker_class: str, threads: 
             stop(proc)
             raise SystemExit("gunicorn did not answer within 90 s")
         time.sleep(0.2)
-    # Warm every worker (imports, first DB connection) before measuring.
+    warm(port, workers)
+    return proc, base
+
+
+def warm(port: int, workers: int) -> None:
+    """Warm every worker (imports, first DB connection) before measuring."""
     for _ in range(workers * 8):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/api/v1/checkpoint")
         conn.getresponse().read()
         conn.close()
-    return proc, base
 
 
 def stop(proc: subprocess.Popen) -> None:

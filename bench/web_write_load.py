@@ -30,7 +30,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from ledger_bench import database  # noqa: E402
+from web_load import stop, warm  # noqa: E402
 
 from tracker.config import load_config  # noqa: E402
 from tracker.home import init  # noqa: E402
@@ -169,23 +169,8 @@ def start_server(env: dict[str, str], *, group: bool, workers: int, threads: int
             stop(proc)
             raise SystemExit("gunicorn did not start")
         time.sleep(0.2)
-    for _ in range(workers * 8):  # warm every worker
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/api/v1/checkpoint")
-        conn.getresponse().read()
-        conn.close()
+    warm(port, workers)
     return proc, port
-
-
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-    except ProcessLookupError:
-        pass
 
 
 # --- clients ----------------------------------------------------------------------------------------

@@ -43,10 +43,8 @@ def raise_signer_failure(st: Statement, env: Envelope, party: PartyRecord | None
             "unknown_party", "unauthorized_signer") else "signatures")
 
 
-def bulk_verified(envelopes: Iterable[Envelope], keys: Mapping[str, bytes]) -> AbstractSet[SignatureJob]:
-    """The (public key, message, signature) triples of these envelopes that verify, checked on every core
-    under the keys ``keys`` maps their key ids to. Admission only looks results up by the exact triple, so a
-    key the signer does not own here can never vouch for it."""
+def _signature_jobs(envelopes: Iterable[Envelope], keys: Mapping[str, bytes]) -> list[SignatureJob]:
+    """One (public key, message, signature) triple per signature whose key id ``keys`` knows."""
     jobs: list[SignatureJob] = []
     for env in envelopes:
         message = env.pae()
@@ -54,19 +52,21 @@ def bulk_verified(envelopes: Iterable[Envelope], keys: Mapping[str, bytes]) -> A
             public_key = keys.get(sig.keyid)
             if public_key is not None:
                 jobs.append((public_key, message, sig.sig))
+    return jobs
+
+
+def bulk_verified(envelopes: Iterable[Envelope], keys: Mapping[str, bytes]) -> AbstractSet[SignatureJob]:
+    """The (public key, message, signature) triples of these envelopes that verify, checked on every core
+    under the keys ``keys`` maps their key ids to. Admission only looks results up by the exact triple, so a
+    key the signer does not own here can never vouch for it."""
+    jobs = _signature_jobs(envelopes, keys)
     return frozenset(job for job, ok in zip(jobs, verify_many(jobs)) if ok)
 
 
 def bulk_verified_later(envelopes: Iterable[Envelope],
                         keys: Mapping[str, bytes]) -> Callable[[], AbstractSet[SignatureJob]]:
     """``bulk_verified``, started now on the verification threads and collected by calling the result."""
-    jobs: list[SignatureJob] = []
-    for env in envelopes:
-        message = env.pae()
-        for sig in env.signatures:
-            public_key = keys.get(sig.keyid)
-            if public_key is not None:
-                jobs.append((public_key, message, sig.sig))
+    jobs = _signature_jobs(envelopes, keys)
     collect = verify_many_later(jobs)
     return lambda: frozenset(job for job, ok in zip(jobs, collect()) if ok)
 
