@@ -3,10 +3,11 @@
 Real traffic is hundreds of devices posting one handoff each. Committed one by one, every append pays a
 transaction, an fsync and a checkpoint signature under the single-writer lock, and the lock, not the CPU,
 sets the rate. Here the first thread to arrive becomes the *leader*; whoever arrives while it waits for
-the lock or writes queues behind it as a *follower*. The leader commits the whole queue as one batch, then
-hands the results out and passes leadership to the first thread still queued. Across processes nothing
-changes: each process's leader takes the database's writer lock (BEGIN IMMEDIATE on SQLite, the advisory
-lock on PostgreSQL), so leaf indexes stay dense and one writer runs at a time.
+the lock or writes queues behind it as a *follower*. The leader takes the database's writer lock first
+(BEGIN IMMEDIATE on SQLite, the advisory lock on PostgreSQL: one writer at a time across processes, dense
+leaf indexes) and only then takes the queue, so everything that arrived while other processes held the
+lock goes into this commit. It commits the group as one batch, hands the results out and passes leadership
+to the first thread still queued.
 
 What a caller keeps:
   - an acknowledgement only after the commit that holds it (results are handed out after the transaction
@@ -48,6 +49,10 @@ def group_settings(env: Any = None) -> GroupSettings:
     return GroupSettings(enabled=flag not in ("0", "false", "no", "off"), window=window)
 
 
+def _alone(req: "_Request") -> Callable[[], list[Any]]:
+    return lambda: [req.items]
+
+
 class _Request:
     __slots__ = ("items", "size", "results", "error", "wake", "done")
 
@@ -61,10 +66,12 @@ class _Request:
 
 
 class GroupCommitter:
-    """A leader/follower queue in front of ``commit``, which writes a list of requests' items in one transaction
-    and returns one result per request (or raises, and then each request is retried alone with ``commit``)."""
+    """A leader/follower queue in front of ``commit``. ``commit(take)`` opens the write transaction, calls
+    ``take()`` once it holds the writer lock to get the requests' items, writes them in that transaction and
+    returns one result per item (or raises, and then each request is retried alone)."""
 
-    def __init__(self, commit: Callable[[Sequence[Any]], Sequence[Any]], settings: GroupSettings) -> None:
+    def __init__(self, commit: Callable[[Callable[[], Sequence[Any]]], Sequence[Any]],
+                 settings: GroupSettings) -> None:
         self._commit = commit
         self._settings = settings
         self._lock = threading.Lock()
@@ -95,6 +102,21 @@ class GroupCommitter:
 
     def _lead(self) -> None:
         group: list[_Request] = []
+
+        def take() -> list[Any]:
+            """The queue as it stands once the writer lock is held (at most ``max_envelopes``)."""
+            if group:
+                return [r.items for r in group]
+            with self._lock:
+                total = 0
+                for req in self._queue:
+                    if group and total + req.size > self._settings.max_envelopes:
+                        break
+                    group.append(req)
+                    total += req.size
+                del self._queue[:len(group)]
+            return [r.items for r in group]
+
         try:
             with self._lock:
                 if self._shared and self._settings.window > 0:
@@ -104,15 +126,13 @@ class GroupCommitter:
                         if left <= 0:
                             break
                         self._arrived.wait(left)
-                total = 0
-                for req in self._queue:
-                    if group and total + req.size > self._settings.max_envelopes:
-                        break
-                    group.append(req)
-                    total += req.size
-                del self._queue[:len(group)]
-            self._run(group)
+            self._run(take, group)
         finally:
+            if not group:  # failed before taking: this leader's own request must still get its answer
+                take()
+                for req in group:
+                    if req.results is None and req.error is None:
+                        req.error = RuntimeError("group commit ended without committing this request")
             with self._lock:
                 self._shared = len(group) > 1 or bool(self._queue)
                 if self._queue:
@@ -123,21 +143,23 @@ class GroupCommitter:
                 req.done = True
                 req.wake.set()
 
-    def _run(self, group: list[_Request]) -> None:
+    def _run(self, take: Callable[[], list[Any]], group: list[_Request]) -> None:
         self.groups += 1
-        self.requests += len(group)
         try:
-            results = self._commit([r.items for r in group])
+            results = self._commit(take)
         except BaseException as exc:  # noqa: BLE001 - handed to the requests, never swallowed
+            take()  # claim the queue if the failure came before the lock: these requests get an answer
+            self.requests += len(group)
             if len(group) == 1 or not isinstance(exc, Exception):
                 for req in group:
                     req.error = exc
                 return
             for req in group:  # the shared transaction failed: each request alone, so only the culprit fails
                 try:
-                    req.results = self._commit([req.items])[0]
+                    req.results = self._commit(_alone(req))[0]
                 except Exception as alone:  # noqa: BLE001
                     req.error = alone
             return
+        self.requests += len(group)
         for req, result in zip(group, results):
             req.results = result

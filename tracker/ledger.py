@@ -188,7 +188,7 @@ class Ledger:
         if self.group is not None and admit and good and not all_or_nothing:
             results: list[AppendResult | TrackerError] = self.group.submit(batch, len(envelopes))
             return results
-        return self._write_group([batch])[0]
+        return self._write_group(lambda: [batch])[0]
 
     def _preverify(self, items: Sequence[tuple[Envelope, Statement]], *,
                    later: bool = False) -> Callable[[], AbstractSet[SignatureJob]]:
@@ -209,14 +209,18 @@ class Ledger:
         done = bulk_verified((env for env, _ in items), self._keys)
         return lambda: done
 
-    def _write_group(self, batches: Sequence[_Batch]) -> list[list[AppendResult | TrackerError]]:
-        """Admit several callers' batches in order in one transaction, with one checkpoint."""
-        out: list[list[AppendResult | TrackerError]] = [[] for _ in batches]
+    def _write_group(self, take: Callable[[], Sequence[_Batch]]) -> list[list[AppendResult | TrackerError]]:
+        """Admit several callers' batches in order in one transaction, with one checkpoint. ``take`` hands
+        them over once the writer lock is held (tracker/group_commit.py: the group grows while it waits)."""
         with self.store.write() as txn:
+            batches = take()
+            out: list[list[AppendResult | TrackerError]] = [[] for _ in batches]
             size = txn.tree_size()
             adm = Admission(txn, read_party=self._party)
             existing = txn.entries_by_event_ids(p[0].event_id for b in batches for p in b.parsed
                                                 if not isinstance(p, TrackerError))
+            adm.prefetch(p[1] for b in batches if b.admit for p in b.parsed
+                         if not isinstance(p, TrackerError) and p[0].event_id not in existing)
             admitted: list[tuple[Envelope, Statement]] = []
             for batch, results in zip(batches, out):
                 for item in batch.parsed:

@@ -535,3 +535,50 @@ def _reference_root(leaves):
         return merkle.leaf_hash(leaves[0])
     k = 1 << ((len(leaves) - 1).bit_length() - 1)
     return merkle.node_hash(_reference_root(leaves[:k]), _reference_root(leaves[k:]))
+
+
+def test_a_group_admits_exactly_what_the_same_envelopes_one_by_one_would(cast, admin_key):
+    """A group's parties, item keys and shipments are read from the store in bulk before its statements are
+    admitted (tracker/admission.py prefetch). What the earlier statements of the same group add -- a new
+    party, a commission, a shipment -- must still count for the later ones, and what the store lacks must
+    still be refused with the same code as one envelope at a time."""
+    t = T_EVENTS + timedelta(hours=3)
+    stored = commission(cast, ["PF-STORED"], time=t)
+    stored_item = item_key("PF-STORED")
+    stored_ship = ship(cast, [stored_item], "hk-warehouse", time=t + timedelta(minutes=1)).event_id
+    item = item_key("PF-NEW")
+    c = commission_envelope(key_of("acme"), "acme", ["PF-NEW"], time=t)
+    s = ship_envelope(key_of("acme"), "acme", [item], "hk-warehouse", time=t + timedelta(minutes=2),
+                      prev={item: c.event_id})
+    cases = [
+        ("new party", party_envelope(admin_key, "pf-newco", roles=["manufacturer"], gs1_prefixes=["950601"]), None),
+        ("commission by the party registered just before",
+         commission_envelope(key_of("pf-newco"), "pf-newco", ["N1"], gtin="09506010000005", time=t), None),
+        ("commission", c, None),
+        ("ship of the item commissioned just before", s, None),
+        ("receive of the shipment just before",
+         receive_envelope(key_of("hk-warehouse"), "hk-warehouse", [item], "acme", s.event_id,
+                          time=t + timedelta(minutes=3), prev={item: s.event_id}), None),
+        ("receive of a stored shipment",
+         receive_envelope(key_of("hk-warehouse"), "hk-warehouse", [stored_item], "acme", stored_ship,
+                          time=t + timedelta(minutes=3), prev={stored_item: stored_ship}), None),
+        ("receive naming the stored shipment with the wrong sender",
+         receive_envelope(key_of("hk-warehouse"), "hk-warehouse", [stored_item], "hk-export", stored_ship,
+                          time=t + timedelta(minutes=4), prev={stored_item: stored_ship}), "receive_mismatch"),
+        ("receive of a shipment nobody made",
+         receive_envelope(key_of("hk-warehouse"), "hk-warehouse", [stored_item], "acme", "sha256:" + "ab" * 32,
+                          time=t + timedelta(minutes=4), prev={stored_item: stored_ship}), "unknown_event"),
+        ("ship to an unregistered party",
+         ship_envelope(key_of("acme"), "acme", [item], "nobody-here", time=t + timedelta(minutes=5),
+                       prev={item: c.event_id}), "unknown_party"),
+        ("ship of an item never commissioned",
+         ship_envelope(key_of("acme"), "acme", [item_key("PF-NEVER")], "hk-warehouse",
+                       time=t + timedelta(minutes=5), prev={item_key("PF-NEVER"): stored.event_id}), "unknown_item"),
+    ]
+    results = cast.append_batch([env for _, env, _ in cases], now=NOW)
+    for (case, _, code), result in zip(cases, results):
+        if code is None:
+            assert isinstance(result, AppendResult) and result.created, f"{case}: {result!r}"
+        else:
+            assert isinstance(result, Rejected) and result.code == code, f"{case}: {result!r}"
+    assert cast.audit().entries == cast.size()
