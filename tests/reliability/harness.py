@@ -9,6 +9,7 @@ killed by process group (the group the test itself started, never by name).
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import os
 import signal
@@ -370,7 +371,7 @@ def _first_gap(indexes: Sequence[int]) -> str:
 
 
 def verify_consistent(inst: Installation, seen: Sequence[tuple[int, bytes]]) -> None:
-    """Every checkpoint a client saw is a prefix of the next one it saw: the log never went back or forked."""
+    """Every checkpoint a client saw is a prefix of the next larger one (one root per size): the log never forked."""
     ledger = inst.open()
     try:
         for (s1, r1), (s2, r2) in zip(seen, seen[1:]):
@@ -382,7 +383,11 @@ def verify_consistent(inst: Installation, seen: Sequence[tuple[int, bytes]]) -> 
 
 
 class CheckpointWatcher:
-    """A client that verifies every checkpoint it fetches and remembers (size, root) in order."""
+    """A client that verifies every checkpoint it fetches and remembers the distinct (size, root) pairs.
+
+    Fetches may overlap (a poller thread beside the test's own), and two fetches in flight at once can come
+    back in either order. The rule checked is the one a client can rely on: a checkpoint is at least as large
+    as every checkpoint whose fetch had completed before this fetch started."""
 
     def __init__(self, inst: Installation) -> None:
         ledger = inst.open()
@@ -390,20 +395,34 @@ class CheckpointWatcher:
             self.verifier, self.origin = parse_vkey(ledger.vkey), ledger.origin
         finally:
             ledger.store.close()
-        self.seen: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+        self._completed_at: list[float] = []  # when each observed fetch completed (rising) ...
+        self._largest: list[int] = []  # ... and the largest size observed up to then
+        self._seen: set[tuple[int, bytes]] = set()
 
-    def observe(self, note: str) -> Checkpoint:
+    @property
+    def seen(self) -> list[tuple[int, bytes]]:
+        """Every distinct checkpoint observed, smallest first (consistency is checked between neighbours)."""
+        with self._lock:
+            return sorted(self._seen)
+
+    def observe(self, note: str, *, started: float | None = None) -> Checkpoint:
         cp = verify_checkpoint(note, self.verifier, origin=self.origin)
-        if self.seen:
-            assert cp.size >= self.seen[-1][0], f"checkpoint went backwards: {self.seen[-1][0]} then {cp.size}"
-        if not self.seen or self.seen[-1] != (cp.size, cp.root_hash):
-            self.seen.append((cp.size, cp.root_hash))
+        with self._lock:
+            start = time.monotonic() if started is None else started
+            done_before = bisect.bisect_right(self._completed_at, start)
+            floor = self._largest[done_before - 1] if done_before else 0
+            assert cp.size >= floor, f"checkpoint went backwards: {floor} then {cp.size}"
+            self._completed_at.append(time.monotonic())
+            self._largest.append(max(cp.size, self._largest[-1] if self._largest else 0))
+            self._seen.add((cp.size, cp.root_hash))
         return cp
 
     def fetch(self, base: str, timeout: float = 10) -> Checkpoint:
+        started = time.monotonic()
         r = requests.get(f"{base}/api/v1/checkpoint", timeout=timeout)
         assert r.status_code == 200, r.text
-        return self.observe(r.text)
+        return self.observe(r.text, started=started)
 
 
 class Poller(threading.Thread):
@@ -420,10 +439,11 @@ class Poller(threading.Thread):
     def run(self) -> None:
         while not self.halt.is_set():
             try:
+                started = time.monotonic()
                 r = requests.get(f"{self.server.base}/api/v1/checkpoint", timeout=5)
                 self.statuses[r.status_code] += 1
                 if r.status_code == 200:
-                    self.watcher.observe(r.text)
+                    self.watcher.observe(r.text, started=started)
                     self.fetched += 1
             except requests.RequestException:
                 pass  # the server is down: that is the point
