@@ -117,25 +117,29 @@ def start_gunicorn(config: Config, *, workers: int, worker_class: str, threads: 
     cmd.append("web:create_app()")
     print("  " + " ".join(cmd[1:]))
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    wait_until_up(proc, port)
+    warm(port, workers)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_until_up(proc: subprocess.Popen, port: int, *, within: float = 90) -> None:
+    """Until the server answers its checkpoint; stops it and exits if it dies or stays silent."""
+    deadline = time.monotonic() + within
     while True:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", "/api/v1/checkpoint")
             if conn.getresponse().status == 200:
                 conn.close()
-                break
+                return
         except OSError:
             pass
         if proc.poll() is not None:
             raise SystemExit("gunicorn exited during start-up")
         if time.monotonic() > deadline:
             stop(proc)
-            raise SystemExit("gunicorn did not answer within 90 s")
+            raise SystemExit(f"gunicorn did not answer within {within:.0f} s")
         time.sleep(0.2)
-    warm(port, workers)
-    return proc, base
 
 
 def warm(port: int, workers: int) -> None:

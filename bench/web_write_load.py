@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from ledger_bench import database  # noqa: E402
-from web_load import stop, warm  # noqa: E402
+from web_load import stop, wait_until_up, warm  # noqa: E402
 
 from tracker.config import load_config  # noqa: E402
 from tracker.home import init  # noqa: E402
@@ -155,20 +155,7 @@ def start_server(env: dict[str, str], *, group: bool, workers: int, threads: int
     cmd = [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "--log-level", "warning",
            "--backlog", "2048", "web:create_app()"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=senv, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/api/v1/checkpoint")
-            if conn.getresponse().status == 200:
-                conn.close()
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise SystemExit("gunicorn did not start")
-        time.sleep(0.2)
+    wait_until_up(proc, port)
     warm(port, workers)
     return proc, port
 
