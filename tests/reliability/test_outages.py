@@ -76,7 +76,7 @@ def test_postgres_restarted_under_write_load_loses_nothing(private_postgres, tmp
             for mode in RESTARTS:
                 before = acked()
                 wait_for(lambda: acked() >= before + 30 or bool(failed()), "the load wrote before the restart")
-                assert not failed(), failed()[:3]
+                assert not failed(), f"{failed()[:3]}\ngunicorn log:\n{server.tail()}"
                 seen_503 = sum(x.statuses[503] for x in loads)
                 down_at = time.monotonic()
                 cluster.stop(mode)
@@ -104,7 +104,7 @@ def test_postgres_restarted_under_write_load_loses_nothing(private_postgres, tmp
                 writes_then = acked()
                 recovered = wait_for(lambda: acked() > writes_then or bool(failed()),
                                      "a write succeeded after the restart")
-                assert not failed(), failed()[:3]
+                assert not failed(), f"{failed()[:3]}\ngunicorn log:\n{server.tail()}"
                 r = post_json(requests, f"{server.base}/api/v1/events", env.to_json(), timeout=30)
                 assert r.status_code in (200, 201), r.text  # the probe's own retry goes in too
                 probe_acks[env.event_id] = r.json()["leaf_index"]
