@@ -22,11 +22,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 from . import provenance
-from .dsse import parse_envelope
 from .errors import InvalidInput, TrackerError
+from .handoffs import container_contents, statement_or_none
 from .identifiers import is_container_key, parse_key
 from .ledger import Ledger, party_from_record
-from .statements import Statement, parse_statement, parse_time
+from .statements import Statement, parse_time
 from .store.base import CustomsReadTxn
 from .timefmt import format_time
 
@@ -140,13 +140,6 @@ def _country(value: str) -> str:
     return value.upper()
 
 
-def _parse(entry: Any) -> Statement | None:
-    try:
-        return parse_statement(parse_envelope(entry.leaf_data).payload)
-    except TrackerError:
-        return None
-
-
 def _hours(start: str, end: str) -> float | None:
     try:
         return round((parse_time(end) - parse_time(start)).total_seconds() / 3600, 2)
@@ -177,7 +170,7 @@ def _crossing(ships: Iterable[Any], local: set[str], country: str, only: set[str
     """The ship entries (in leaf order) that cross into ``country``: addressed to a local party, from outside."""
     out: list[tuple[Any, Statement]] = []
     for entry in ships:
-        st = _parse(entry)
+        st = statement_or_none(entry)
         if st is None or st.type != "ship" or st.to not in local or st.location.get("country") == country:
             continue
         if only is not None and not only & set(st.items):
@@ -196,7 +189,7 @@ def _consignments(txn: Any, candidates: Sequence[tuple[Any, Statement]], customs
     leaves = txn.leaves_for_keys({k for _, _, k in units})
     first = min((e.leaf_index for e, _, _ in units), default=0)
     later = txn.entries_at({i for ls in leaves.values() for i in ls if i > first})
-    parsed = {i: _parse(e) for i, e in later.items()}
+    parsed = {i: statement_or_none(e) for i, e in later.items()}
     out: list[Consignment] = []
     for entry, st, key in reversed(units):
         status, decision, released, arrived = "awaiting", None, False, False
@@ -235,22 +228,9 @@ def unit_consignments(ledger: Ledger, country: str, key: str) -> list[Consignmen
     return consignments(ledger, country, keys=[key], limit=10_000)[0]
 
 
-def _contents(ledger: Ledger, container: str, before: int) -> list[str]:
-    """The items packed into ``container`` (aggregates minus disaggregates) before leaf ``before``."""
+def _contents_at(ledger: Ledger, container: str, before: int) -> list[str]:
     with ledger.store.read() as txn:
-        leaves = [i for i in txn.leaves_for_keys([container])[container] if i < before]
-        entries = txn.entries_at(leaves)
-    inside: dict[str, None] = {}
-    for i in sorted(entries):
-        st = _parse(entries[i])
-        if st is None or st.container != container:
-            continue
-        for k in st.items:
-            if st.type == "aggregate":
-                inside[k] = None
-            elif st.type == "disaggregate":
-                inside.pop(k, None)
-    return list(inside)
+        return container_contents(txn, container, before=before)[0]
 
 
 def _sample(keys: Sequence[str], n: int) -> list[str]:
@@ -282,7 +262,7 @@ def assess(ledger: Ledger, items: Sequence[Consignment], *, container_sample: in
     for c in items:
         unit = answer(c.key)
         unit_path = tuple(unit.to_json()["path"])
-        judged = [answer(k) for k in _sample(_contents(ledger, c.key, c.ship_leaf), container_sample)] \
+        judged = [answer(k) for k in _sample(_contents_at(ledger, c.key, c.ship_leaf), container_sample)] \
             if c.kind == "container" else [unit]
         if not judged:
             judged = [unit]

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import customs
 from .customs import Assessment, Consignment, Dashboard
+from .handoffs import statement_or_none
 from .ledger import Ledger
 from .statements import index_keys
 
@@ -93,7 +94,7 @@ def _advance(ledger: Ledger, state: _Live, size: int) -> _Live:
         for entry in txn.iter_entries(start=state.size):
             if entry.leaf_index >= size:
                 break
-            st = customs._parse(entry)
+            st = statement_or_none(entry)
             if st is None:
                 continue
             if st.type in ("party", "licence"):

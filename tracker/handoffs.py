@@ -20,13 +20,15 @@ from .parties import party_from_record
 from .statements import Statement, parse_statement
 from .store.base import CustomsReadTxn, ReadTxn, StoredEntry
 
-__all__ = ["scan_status", "Shipment", "Held", "Handoff", "Overview", "overview", "WINDOW"]
+__all__ = ["scan_status", "Shipment", "Held", "Handoff", "Overview", "overview", "WINDOW", "container_contents",
+           "statement_or_none"]
 
 WINDOW = 50_000  # how far back (in ledger entries) the party's lists look
 _IGNORED = {"in_transit", "sold", "licensed_manufacturer"}  # said separately, or not a problem at all
 
 
-def _parse(entry: StoredEntry) -> Statement | None:
+def statement_or_none(entry: StoredEntry) -> Statement | None:
+    """The entry's statement; None for one that no longer parses (the audit names those, these lists skip them)."""
     try:
         return parse_statement(parse_envelope(entry.leaf_data).payload)
     except TrackerError:
@@ -52,14 +54,16 @@ def _warnings(answer: provenance.Provenance, key: str, contents: list[str] | Non
     return out
 
 
-def _contents(txn: ReadTxn, container: str) -> tuple[list[str], tuple[str, str] | None]:
-    """Items inside ``container`` now, and (time, actor) of its latest unpacking."""
-    leaves = txn.leaves_for_keys([container])[container]
+def container_contents(txn: ReadTxn, container: str, *,
+                       before: int | None = None) -> tuple[list[str], tuple[str, str] | None]:
+    """Items inside ``container`` (its aggregates minus its disaggregates, before leaf ``before`` if given), and
+    (time, actor) of its latest unpacking. Customs samples a consignment's contents with it too."""
+    leaves = [i for i in txn.leaves_for_keys([container])[container] if before is None or i < before]
     entries = txn.entries_at(leaves)
     inside: dict[str, None] = {}
     unpacked = None
     for i in sorted(entries):
-        st = _parse(entries[i])
+        st = statement_or_none(entries[i])
         if st is None or st.container != container:
             continue
         for k in st.items:
@@ -115,7 +119,7 @@ def scan_status(ledger: Ledger, code: str, *, party: str) -> dict[str, Any]:
     unpacked = None
     if is_container_key(key) and known:
         with ledger.store.read() as txn:
-            contents, unpacked = _contents(txn, key)
+            contents, unpacked = container_contents(txn, key)
         unpacked = (unpacked[0], names.get(unpacked[1], unpacked[1])) if unpacked else None
     return {"key": key, "kind": "container" if is_container_key(key) else "item", "known": known,
             "holder": holder, "holder_name": holder_name, "head": path[-1]["event_id"] if path else None,
@@ -177,7 +181,7 @@ def _names_of(txn: ReadTxn, keys: Iterable[str]) -> dict[str, str]:
     entries = txn.entries_at(set(firsts.values()))
     out: dict[str, str] = {}
     for k in wanted:
-        st = _parse(entries[firsts[k]]) if k in firsts and firsts[k] in entries else None
+        st = statement_or_none(entries[firsts[k]]) if k in firsts and firsts[k] in entries else None
         if is_container_key(k):
             count = len(st.items) if st is not None and st.type == "aggregate" and st.container == k else 0
             out[k] = f"Case or pallet ({count} item{'s' if count != 1 else ''} packed)"
@@ -220,7 +224,7 @@ def overview(ledger: Ledger, party: str, *, limit: int = 50, recent: int = 10) -
         typed = cast(CustomsReadTxn, txn)  # both backends index statements by type
         for entry in typed.entries_of_types(kinds, start=start):
             if entry.type == "ship" or entry.actor == party:
-                st = _parse(entry)
+                st = statement_or_none(entry)
                 if st is None:
                     continue
                 if st.type == "ship" and st.to == party:
@@ -235,7 +239,7 @@ def overview(ledger: Ledger, party: str, *, limit: int = 50, recent: int = 10) -
         touched = touched[-4 * limit:]
         leaves = txn.leaves_for_keys(touched)
         later = txn.entries_at({i for ls in leaves.values() for i in ls})
-        parsed = {i: _parse(e) for i, e in later.items()}
+        parsed = {i: statement_or_none(e) for i, e in later.items()}
         held: list[Held] = []
         for key in touched:
             own = [(later[i], st) for i in leaves.get(key, []) if i in later and (st := parsed[i]) is not None]

@@ -32,7 +32,7 @@ Progress = Callable[[int, int], None]
 class ExportResult:
     size: int
     written: int  # tiles and bundles written by this run
-    kept: int  # full ones already there (immutable: not rewritten)
+    kept: int  # already there (immutable: not rewritten)
     removed: int  # partial ones dropped because their full tile is there
     seconds: float
 
@@ -80,10 +80,14 @@ def _check_consistent(ledger: Ledger, before: Checkpoint, cp: Checkpoint, direct
                            code="export_diverged", field="DIR") from exc
 
 
-def _complete(ref: TileRef, path: Path) -> bool:
-    """A full tile or bundle already exported (hash tiles have a known length; bundles just must be there)."""
-    if ref.width is not None or not path.is_file():
+def _exported(ref: TileRef, path: Path) -> bool:
+    """Already in ``directory``: tiles are immutable (a partial tile of a given width too) and written
+    atomically, so one that is there is whole; a full hash tile must also have its 256 hashes, a full bundle
+    some bytes."""
+    if not path.is_file():
         return False
+    if ref.width is not None:
+        return True
     size = path.stat().st_size
     return size == TILE_WIDTH * HASH_SIZE if ref.level is not None else size > 0
 
@@ -117,13 +121,11 @@ def export_tiles(ledger: Ledger, directory: Path, *, progress: Progress | None =
     written = kept = 0
     for done, ref in enumerate(refs, start=1):
         path = directory / ref.path
-        if _complete(ref, path):
+        if _exported(ref, path):
             kept += 1
-        elif ref.width is None or not path.is_file():  # a partial tile of one width never changes either
+        else:
             _write_atomically(path, read_tile(ledger, ref))
             written += 1
-        else:
-            kept += 1
         if progress is not None:
             progress(done, len(refs))
     _write_atomically(directory / "checkpoint", note.encode("utf-8"))
